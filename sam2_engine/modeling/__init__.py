@@ -1,0 +1,1 @@
+"""The SAM 2 network, one component per module."""
