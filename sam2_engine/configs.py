@@ -156,7 +156,9 @@ _TRUNKS = {"tiny": _TINY, "small": _SMALL, "base_plus": _BASE_PLUS, "large": _LA
 
 #: The eight official models, by the names users know them by.
 PRESETS: dict[str, Sam2Config] = {
-    f"{prefix}_hiera_{size}": Sam2Config(name=f"{prefix}_hiera_{size}", version=version, hiera=trunk)
+    f"{prefix}_hiera_{size}": Sam2Config(
+        name=f"{prefix}_hiera_{size}", version=version, hiera=trunk
+    )
     for prefix, version in (("sam2.1", "2.1"), ("sam2", "2.0"))
     for size, trunk in _TRUNKS.items()
 }

@@ -1,0 +1,122 @@
+"""Engine speed, ours against the official implementation, side by side in one run.
+
+Same random weights, same inputs, same thread count. Prints seconds and the ratio
+ours / official for: ``set_image`` at 1024, a second click on the same image, and the
+propagation of N frames with 1 and 3 objects.
+
+    python benchmarks/bench_engine.py [--model sam2.1_hiera_tiny] [--frames 12] [--threads 2]
+
+Needs the official ``sam2`` package (the test oracle; see README, "Parity with the official
+implementation").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import oracle  # noqa: E402
+
+from sam2_engine import ImagePredictor, VideoPredictor, load_model  # noqa: E402
+from sam2_engine.checkpoint import save_checkpoint  # noqa: E402
+
+
+def timed(fn, repeat: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write_video(folder: Path, frames: int, height: int = 480, width: int = 640) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in range(frames):
+        img = (rng.random((height, width, 3)) * 80).astype(np.uint8)
+        x = 100 + 12 * t
+        img[150:300, x : x + 160] = (230, 210, 190)
+        img[320:420, 420 - 8 * t : 520 - 8 * t] = (90, 200, 120)
+        Image.fromarray(img).save(folder / f"{t:05d}.jpg", quality=95)
+
+
+OBJECT_PROMPTS = [
+    {"obj_id": 1, "points": [[180, 220]], "labels": [1]},
+    {"obj_id": 2, "box": [410, 310, 530, 430]},
+    {"obj_id": 3, "points": [[60, 60], [600, 450]], "labels": [1, 0]},
+]
+
+
+def propagate_time(predictor, state, objects: int) -> float:
+    for kwargs in OBJECT_PROMPTS[:objects]:
+        predictor.add_new_points_or_box(state, frame_idx=0, **kwargs)
+    start = time.perf_counter()
+    for _ in predictor.propagate_in_video(state):
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="sam2.1_hiera_tiny")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    state_dict = oracle.random_official_state_dict(args.model, seed=0)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_engine_"))
+    ckpt = save_checkpoint(state_dict, tmp / "random.pt")
+    ours_model = load_model(args.model, checkpoint=ckpt, device="cpu")
+    rows = []
+
+    # image: set_image at 1024 and a second click
+    image = (np.random.default_rng(1).random((1024, 1024, 3)) * 255).astype(np.uint8)
+    ours_img = ImagePredictor(ours_model)
+    theirs_img = SAM2ImagePredictor(oracle.build_official(args.model, state_dict))
+    with torch.inference_mode():
+        t_official = timed(lambda: theirs_img.set_image(image), args.repeat)
+        t_ours = timed(lambda: ours_img.set_image(image), args.repeat)
+        rows.append(("set_image 1024x1024", t_official, t_ours))
+        click = {"point_coords": [[500, 400], [100, 100]], "point_labels": [1, 0]}
+        theirs_img.predict(point_coords=[[500, 400]], point_labels=[1])
+        ours_img.predict(point_coords=[[500, 400]], point_labels=[1])
+        t_official = timed(lambda: theirs_img.predict(**click), 10)
+        t_ours = timed(lambda: ours_img.predict(**click), 10)
+        rows.append(("second click (decoder)", t_official, t_ours))
+
+    # video: propagation of N frames with 1 and 3 objects
+    folder = tmp / "frames"
+    write_video(folder, args.frames)
+    official_video = oracle.build_official(args.model, state_dict, video=True)
+    ours_video = VideoPredictor(ours_model, fill_hole_area=0)
+    for objects in (1, 3):
+        with torch.inference_mode():
+            t_official = propagate_time(
+                official_video, official_video.init_state(str(folder)), objects
+            )
+            t_ours = propagate_time(ours_video, ours_video.init_state(folder), objects)
+        rows.append((f"propagate {args.frames} frames, {objects} object(s)", t_official, t_ours))
+
+    print(f"\nmodel {args.model}, {torch.get_num_threads()} threads, fp32, CPU")
+    print(f"{'operation':40s} {'official s':>11s} {'ours s':>9s} {'ours/official':>14s}")
+    for name, official_s, ours_s in rows:
+        print(f"{name:40s} {official_s:11.3f} {ours_s:9.3f} {ours_s / official_s:14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Segment still images with clicks, boxes and mask prompts (the official image predictor's API).
+
+``set_image`` encodes an image once; every ``predict`` after it runs only the prompt encoder
+and the mask decoder. Outputs are numpy arrays with the official shapes:
+``masks`` (C, H, W), ``scores`` (C,), ``low_res_logits`` (C, 256, 256) for one prompt, with
+a leading batch axis B for B boxes or B point sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import PromptError
+from .image_input import check_image, image_to_tensor
+from .modeling.sam2_model import ImageFeatures, Sam2Model
+from .postprocess import fill_holes, remove_sprinkles
+from .prompts import check_box, check_inside, check_points, to_model_coords
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImagePredictor:
+    """Prompted segmentation of single images.
+
+    Args:
+        model: a :class:`~sam2_engine.modeling.sam2_model.Sam2Model`.
+        mask_threshold: logit threshold of the returned masks.
+        max_hole_area: fill background holes up to this area (low-res pixels) before upsampling.
+        max_sprinkle_area: remove foreground specks up to this area before upsampling.
+    """
+
+    def __init__(
+        self,
+        model: Sam2Model,
+        mask_threshold: float = 0.0,
+        max_hole_area: float = 0.0,
+        max_sprinkle_area: float = 0.0,
+    ) -> None:
+        self.model = model.eval()
+        self.mask_threshold = mask_threshold
+        self.max_hole_area = max_hole_area
+        self.max_sprinkle_area = max_sprinkle_area
+        self.reset_predictor()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def reset_predictor(self) -> None:
+        """Forget the current image(s)."""
+        self._features: ImageFeatures | None = None
+        self._orig_hw: list[tuple[int, int]] = []
+        self._is_batch = False
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._features is not None
+
+    # ------------------------------------------------------------------ images
+    def _preprocess(self, image) -> torch.Tensor:
+        """(H, W, 3) / (H, W) image -> (3, S, S) normalised model input."""
+        tensor = image_to_tensor(image)  # (3, H, W) float32 in [0, 1]
+        size = self.model.image_size
+        tensor = F.interpolate(
+            tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )[0]
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        return (tensor - mean) / std
+
+    @torch.inference_mode()
+    def set_image(self, image) -> None:
+        """Encode one image: (H, W, 3) uint8 RGB, (H, W) gray, float in [0, 1], other
+        integer or float ranges (contrast-stretched), or a PIL image."""
+        image = check_image(image, "image")
+        self.reset_predictor()
+        batch = self._preprocess(image)[None].to(self.device)
+        self._features = self._encode(batch)
+        self._orig_hw = [image.shape[:2]]
+
+    @torch.inference_mode()
+    def set_image_batch(self, images: list) -> None:
+        """Encode several images (each as in :meth:`set_image`) for :meth:`predict_batch`."""
+        if not isinstance(images, list | tuple) or not images:
+            raise ValueError("images must be a non-empty list of images")
+        checked = [check_image(img, f"images[{i}]") for i, img in enumerate(images)]
+        self.reset_predictor()
+        batch = torch.stack([self._preprocess(img) for img in checked]).to(self.device)
+        self._features = self._encode(batch)
+        self._orig_hw = [img.shape[:2] for img in checked]
+        self._is_batch = True
+
+    def _encode(self, batch: torch.Tensor) -> ImageFeatures:
+        feats = self.model.encode_image(batch)
+        # still images see the learned "no memory" embedding, as in training
+        feats.embed = self.model.add_no_memory(feats.embed)
+        return feats
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """(B, C, 64, 64) embedding of the current image(s)."""
+        self._require_image()
+        return self._features.embed
+
+    def _require_image(self) -> None:
+        if self._features is None:
+            raise RuntimeError("no image is set: call set_image(image) before predicting")
+
+    # ------------------------------------------------------------------ prompts
+    @torch.inference_mode()
+    def predict(
+        self,
+        point_coords=None,
+        point_labels=None,
+        box=None,
+        mask_input=None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        normalize_coords: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks for prompts on the current image.
+
+        Args:
+            point_coords: (N, 2) xy pixels of the input image, or (B, N, 2) for B prompts.
+            point_labels: (N,) or (B, N): 1 positive, 0 negative.
+            box: (4,) x0, y0, x1, y1 pixels, or (B, 4) boxes.
+            mask_input: (1, 256, 256) low-res logits from an earlier call, or (B, 1, 256, 256).
+            multimask_output: three masks for ambiguous prompts instead of one.
+            return_logits: return logits instead of 0/1 masks.
+            normalize_coords: coordinates are pixels of the input image (True) or already
+                relative to the model input in [0, 1] (False).
+
+        Returns:
+            masks (C, H, W) float32, scores (C,), low_res_logits (C, 256, 256) (clamped to
+            +/-32); each with a leading B for batched prompts.
+        """
+        self._require_image()
+        return self._predict_one(
+            0,
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            multimask_output,
+            return_logits,
+            normalize_coords,
+        )
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        point_coords_batch=None,
+        point_labels_batch=None,
+        box_batch=None,
+        mask_input_batch=None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        normalize_coords: bool = True,
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """:meth:`predict` for each image of :meth:`set_image_batch`; lists of results."""
+        self._require_image()
+        if not self._is_batch:
+            raise RuntimeError("predict_batch needs set_image_batch(images) first")
+        count = len(self._orig_hw)
+
+        def pick(values, i):
+            if values is None:
+                return None
+            if len(values) != count:
+                raise PromptError(
+                    f"expected one prompt entry per image ({count}), got {len(values)}"
+                )
+            return values[i]
+
+        results = [
+            self._predict_one(
+                i,
+                pick(point_coords_batch, i),
+                pick(point_labels_batch, i),
+                pick(box_batch, i),
+                pick(mask_input_batch, i),
+                multimask_output,
+                return_logits,
+                normalize_coords,
+            )
+            for i in range(count)
+        ]
+        masks, scores, logits = (list(part) for part in zip(*results, strict=False))
+        return masks, scores, logits
+
+    def _predict_one(
+        self,
+        index,
+        point_coords,
+        point_labels,
+        box,
+        mask_input,
+        multimask_output,
+        return_logits,
+        normalize_coords,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        height, width = self._orig_hw[index]
+        coords, labels = self._prompt_points(
+            point_coords, point_labels, box, width, height, normalize_coords
+        )
+        masks_in = self._mask_prompt(mask_input)
+        feats = self._features.select(index)
+        prompt_encoder = self.model.sam_prompt_encoder
+        points = None if coords is None else (coords, labels)
+        sparse, dense = prompt_encoder(points=points, boxes=None, masks=masks_in)
+        low_res, ious, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=feats.embed,
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=coords is not None and coords.shape[0] > 1,
+            high_res_features=feats.high_res,
+        )
+        masks = self._postprocess(low_res.float(), (height, width))
+        low_res = low_res.float().clamp(-32.0, 32.0)
+        if not return_logits:
+            masks = (masks > self.mask_threshold).float()
+
+        def to_numpy(t: torch.Tensor) -> np.ndarray:
+            t = t.float().cpu()
+            return (t[0] if t.shape[0] == 1 else t).numpy()
+
+        return to_numpy(masks), to_numpy(ious), to_numpy(low_res)
+
+    def _prompt_points(self, point_coords, point_labels, box, width, height, normalize):
+        """Points and box corners as (B, N, 2) model-input coords and (B, N) labels."""
+        size = self.model.image_size
+        limit_w, limit_h = (width, height) if normalize else (1, 1)
+        coords = labels = None
+        if point_coords is not None or point_labels is not None:
+            pts, lbl = check_points(point_coords, point_labels)
+            check_inside(pts, limit_w, limit_h, "a point")
+            coords = to_model_coords(pts, width, height, size, normalize)
+            labels = torch.from_numpy(lbl)
+        if box is not None:
+            boxes = check_box(box, batched=True)
+            check_inside(boxes.reshape(-1, 2), limit_w, limit_h, "the box")
+            corners = to_model_coords(boxes.reshape(-1, 2, 2), width, height, size, normalize)
+            corner_labels = torch.tensor([[2, 3]], dtype=torch.int32).repeat(corners.shape[0], 1)
+            if coords is not None:
+                if coords.shape[0] != corners.shape[0]:
+                    raise PromptError(
+                        f"{corners.shape[0]} boxes but {coords.shape[0]} point sets: "
+                        "give one point set per box"
+                    )
+                coords = torch.cat([corners, coords], dim=1)
+                labels = torch.cat([corner_labels, labels], dim=1)
+            else:
+                coords, labels = corners, corner_labels
+        if coords is None:
+            return None, None
+        return coords.to(self.device), labels.to(self.device)
+
+    def _mask_prompt(self, mask_input) -> torch.Tensor | None:
+        if mask_input is None:
+            return None
+        mask = torch.as_tensor(np.asarray(mask_input), dtype=torch.float32)
+        if mask.ndim == 3:
+            mask = mask[None]
+        side = self.model.low_res_size
+        if mask.ndim != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (side, side):
+            raise PromptError(
+                f"mask_input must be low-res logits of shape (1, {side}, {side}) (as returned "
+                f"by a previous predict), got {tuple(mask.shape)}"
+            )
+        if not torch.isfinite(mask).all():
+            raise PromptError("mask_input contains NaN or infinite values")
+        return mask.to(self.device)
+
+    def _postprocess(self, low_res: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Optional hole/speck removal on low-res logits, then upsample to (H, W)."""
+        if self.max_hole_area > 0 or self.max_sprinkle_area > 0:
+            flat = low_res.flatten(0, 1)[:, None]  # (B*C, 1, h, w)
+            flat = fill_holes(flat - self.mask_threshold, int(self.max_hole_area), 10.0)
+            flat = remove_sprinkles(flat, int(self.max_sprinkle_area)) + self.mask_threshold
+            low_res = flat.reshape(low_res.shape)
+        return F.interpolate(low_res, size=hw, mode="bilinear", align_corners=False)

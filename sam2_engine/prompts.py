@@ -1,0 +1,122 @@
+"""Checking and converting user prompts (points, labels, boxes, masks) for both predictors.
+
+Every function raises :class:`PromptError` (a ``ValueError``) with a message that names the
+argument, what was wrong and what is expected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import PromptError
+
+#: 1 positive click, 0 negative click, 2 / 3 box top-left / bottom-right corner.
+VALID_LABELS = (0, 1, 2, 3)
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise PromptError(f"{name} must be numeric, got {type(value).__name__}: {err}") from None
+    if not np.all(np.isfinite(array)):
+        raise PromptError(f"{name} contains NaN or infinite values: {array.tolist()}")
+    return array
+
+
+def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Validate clicks.
+
+    Args:
+        points: (N, 2) xy, or (B, N, 2) for a batch of prompts.
+        labels: (N,) or (B, N), values in :data:`VALID_LABELS`.
+
+    Returns:
+        float64 points of shape (B, N, 2) and int32 labels of shape (B, N).
+    """
+    if (points is None) != (labels is None):
+        raise PromptError(
+            "points and labels must be given together "
+            f"(got points={'None' if points is None else 'array'}, "
+            f"labels={'None' if labels is None else 'array'})"
+        )
+    pts = _as_float_array(points, "points")
+    lbl = _as_float_array(labels, "labels")
+    if pts.ndim == 2:
+        pts = pts[None]
+    if lbl.ndim == 1:
+        lbl = lbl[None]
+    if pts.ndim != 3 or pts.shape[-1] != 2:
+        raise PromptError(f"points must have shape (N, 2) as (x, y) pixels, got {pts.shape}")
+    if lbl.ndim != 2 or lbl.shape != pts.shape[:2]:
+        raise PromptError(
+            f"labels must have one value per point: {pts.shape[1]} points "
+            f"but labels of shape {lbl.shape}"
+        )
+    if pts.shape[1] == 0:
+        raise PromptError("points is empty: give at least one (x, y) point, or pass None")
+    if np.any(lbl != np.round(lbl)) or not np.isin(lbl, VALID_LABELS).all():
+        bad = sorted(set(np.unique(lbl).tolist()) - set(VALID_LABELS))
+        raise PromptError(
+            f"labels must be 1 (positive), 0 (negative), 2/3 (box corners); got {bad}"
+        )
+    return pts, lbl.astype(np.int32)
+
+
+def check_box(box, *, batched: bool = False) -> np.ndarray:
+    """Validate a box (x0, y0, x1, y1) or, with ``batched``, boxes (B, 4). Returns (B, 4)."""
+    arr = _as_float_array(box, "box")
+    if arr.shape == (4,) or arr.shape == (2, 2):
+        arr = arr.reshape(1, 4)
+    elif batched and arr.ndim == 2 and arr.shape[1] == 4:
+        pass
+    else:
+        expected = "(4,) or (B, 4)" if batched else "(4,)"
+        raise PromptError(f"box must be x0, y0, x1, y1 with shape {expected}, got {arr.shape}")
+    if np.any(arr[:, 2] < arr[:, 0]) or np.any(arr[:, 3] < arr[:, 1]):
+        raise PromptError(
+            f"box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {arr.tolist()}"
+        )
+    return arr
+
+
+def check_inside(coords: np.ndarray, width: float, height: float, name: str) -> None:
+    """Raise when an (..., 2) xy array falls outside the [0, width] x [0, height] image."""
+    xs, ys = coords[..., 0], coords[..., 1]
+    outside = (xs < 0) | (xs > width) | (ys < 0) | (ys > height)
+    if np.any(outside):
+        first = coords[outside][0].tolist() if coords.ndim > 1 else coords.tolist()
+        raise PromptError(
+            f"{name} lies outside the image: {first} is not within x 0..{width:g}, "
+            f"y 0..{height:g} (coordinates are (x, y) in pixels of the input image)"
+        )
+
+
+def to_model_coords(
+    coords: np.ndarray, width: int, height: int, image_size: int, normalize: bool
+) -> torch.Tensor:
+    """Map xy pixels of a (height, width) image (or [0, 1] coords if not ``normalize``) to the
+    square model input (0..image_size). Returns float32."""
+    coords = torch.as_tensor(coords, dtype=torch.float32)
+    if normalize:
+        coords = coords / torch.tensor([width, height], dtype=torch.float32)
+    return coords * image_size
+
+
+def check_mask(mask, height: int, width: int) -> torch.Tensor:
+    """A 2-D mask prompt (H, W) of the video's size, as a bool tensor."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    arr = np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise PromptError(f"mask must be 2-D (H, W), got shape {arr.shape}")
+    if arr.shape != (height, width):
+        raise PromptError(f"mask has shape {arr.shape} but the video frames are {(height, width)}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise PromptError("mask contains NaN or infinite values")
+    return torch.from_numpy(arr > 0 if arr.dtype != bool else arr.copy())

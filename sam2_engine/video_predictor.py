@@ -1,0 +1,647 @@
+"""Track objects through a video (or a stack along t or z) with SAM 2's memory.
+
+The API keeps the official ``SAM2VideoPredictor``'s names and meanings, so existing scripts
+carry over: ``init_state``, ``add_new_points_or_box``, ``add_new_mask``,
+``propagate_in_video``, ``clear_all_prompts_in_frame``, ``remove_object``, ``reset_state``.
+Differences, all on purpose:
+
+- frames are read and encoded when first needed, and image features live in a bounded LRU
+  cache (the official predictor decodes the whole video up front);
+- the state is a typed :class:`~sam2_engine.video_state.VideoState`, not a dict;
+- a correction on an already tracked frame becomes a conditioning frame by default, so the
+  next propagation keeps it (``add_all_frames_to_correct_as_cond=False`` gives the official
+  behaviour, where the correction is recomputed away);
+- stored bfloat16 memories are promoted before attention, so tracking a frame with no
+  object pointer works on every device (the official code fails on CPU there);
+- hole filling (``fill_hole_area``) runs on every device.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import VideoStateError
+from .feature_cache import FeatureCache
+from .frames import open_frames, to_model_input
+from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
+from .postprocess import fill_holes
+from .prompts import check_box, check_inside, check_mask, check_points, to_model_coords
+from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
+
+#: Default budget of the per-session image feature cache (about 16 frames of a 1024 model).
+DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20
+
+VideoOutput = tuple[int, list[int], torch.Tensor]
+
+
+class VideoPredictor:
+    """Prompt objects on some frames of a video and propagate them to the others.
+
+    Args:
+        model: a :class:`~sam2_engine.modeling.sam2_model.Sam2Model` (see ``load_model``).
+        fill_hole_area: fill background holes up to this many low-res pixels in the masks
+            (8, as the official video predictor; 0 turns it off).
+        add_all_frames_to_correct_as_cond: treat a frame prompted after it was tracked as a
+            conditioning frame (ours: True; official default: False).
+        non_overlap_masks: where objects overlap, keep only the highest-scoring one.
+        clear_non_cond_mem_around_input: forget the propagated memories of an object within
+            ``num_maskmem`` frames of a frame it was prompted on.
+        max_cond_frames_in_attn: conditioning frames a frame attends to (-1: all).
+        feature_cache_bytes: budget of the image feature cache.
+        max_frames_in_memory: propagated outputs per object kept in memory; older ones go to
+            a temporary folder and come back when needed (None keeps all in memory).
+    """
+
+    def __init__(
+        self,
+        model: Sam2Model,
+        *,
+        fill_hole_area: int = 8,
+        add_all_frames_to_correct_as_cond: bool = True,
+        non_overlap_masks: bool = False,
+        clear_non_cond_mem_around_input: bool = False,
+        max_cond_frames_in_attn: int = -1,
+        feature_cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES,
+        max_frames_in_memory: int | None = 32,
+    ) -> None:
+        if max_frames_in_memory is not None and max_frames_in_memory < model.config.num_maskmem:
+            raise ValueError(
+                f"max_frames_in_memory must be at least {model.config.num_maskmem} (the memory "
+                "window) or None"
+            )
+        if max_cond_frames_in_attn not in (-1,) and max_cond_frames_in_attn < 2:
+            raise ValueError("max_cond_frames_in_attn must be -1 (all) or at least 2")
+        self.model = model.eval()
+        self.fill_hole_area = fill_hole_area
+        self.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
+        self.non_overlap_masks = non_overlap_masks
+        self.clear_non_cond_mem_around_input = clear_non_cond_mem_around_input
+        self.max_cond_frames_in_attn = max_cond_frames_in_attn
+        self.feature_cache_bytes = feature_cache_bytes
+        self.max_frames_in_memory = max_frames_in_memory
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # ------------------------------------------------------------------ session
+    @torch.inference_mode()
+    def init_state(
+        self,
+        video,
+        offload_video_to_cpu: bool = False,
+        offload_state_to_cpu: bool = False,
+        **frame_options,
+    ) -> VideoState:
+        """Open a video and start a session. Nothing is decoded yet.
+
+        Args:
+            video: a frame source or anything :func:`sam2_engine.frames.open_frames` accepts
+                (numpy/dask arrays, TIFF, zarr, image folders, video files).
+            offload_video_to_cpu: accepted for compatibility; frames are never held on the
+                device here.
+            offload_state_to_cpu: keep per-frame outputs in CPU memory (saves GPU memory).
+            **frame_options: passed to ``open_frames`` (axes, axis, channel, contrast_limits).
+        """
+        frames = open_frames(video, **frame_options)
+        storage = torch.device("cpu") if offload_state_to_cpu else self.device
+        return VideoState(
+            frames=frames,
+            num_frames=len(frames),
+            video_height=frames.height,
+            video_width=frames.width,
+            device=self.device,
+            storage_device=storage,
+            features=FeatureCache(self.feature_cache_bytes),
+            max_frames_in_memory=self.max_frames_in_memory,
+        )
+
+    @torch.inference_mode()
+    def reset_state(self, state: VideoState) -> None:
+        """Forget every object, prompt and result (cached image features stay)."""
+        for obj in state.objects.values():
+            obj.clear()
+        state.objects.clear()
+
+    # ------------------------------------------------------------------ prompts
+    @torch.inference_mode()
+    def add_new_points_or_box(
+        self,
+        state: VideoState,
+        frame_idx: int,
+        obj_id: int,
+        points=None,
+        labels=None,
+        clear_old_points: bool = True,
+        normalize_coords: bool = True,
+        box=None,
+    ) -> VideoOutput:
+        """Add clicks and/or a box for one object on one frame; returns that frame's masks.
+
+        Args:
+            points: (N, 2) xy in pixels of the video frame (or in [0, 1] when
+                ``normalize_coords`` is False); labels: (N,) 1 positive / 0 negative.
+            clear_old_points: replace this frame's earlier clicks of this object (a box
+                needs it, since box corners must come first).
+            box: (4,) x0, y0, x1, y1 in the same coordinates as the points.
+
+        Returns:
+            ``(frame_idx, obj_ids, masks)`` with masks (num_objects, 1, H, W) logits at the
+            video's resolution (-1024 for objects without output there).
+        """
+        self._check_frame(state, frame_idx)
+        if points is None and box is None:
+            raise ValueError("give points (with labels) or a box: both are None")
+        # coordinates are checked against the frame (or [0, 1] when already normalised)
+        width, height = (state.video_width, state.video_height) if normalize_coords else (1, 1)
+        coord_parts, label_parts = [], []
+        if box is not None:
+            if not clear_old_points:
+                raise ValueError(
+                    "a box must come before any click: pass clear_old_points=True with a box"
+                )
+            box_arr = check_box(box)
+            check_inside(box_arr.reshape(-1, 2), width, height, "the box")
+            # SAM 2 takes a box as two labelled points placed before the clicks
+            coord_parts.append(box_arr.reshape(1, 2, 2))
+            label_parts.append(np.array([[2, 3]], dtype=np.int32))
+        if points is not None or labels is not None:
+            pts, lbl = check_points(points, labels)
+            if pts.shape[0] != 1:
+                raise ValueError(f"points for one object must be (N, 2), got {pts.shape}")
+            check_inside(pts, width, height, "a point")
+            coord_parts.append(pts)
+            label_parts.append(lbl)
+        model_coords = to_model_coords(
+            np.concatenate(coord_parts, axis=1),
+            state.video_width,
+            state.video_height,
+            self.image_size,
+            normalize_coords,
+        ).to(state.device)
+        model_labels = torch.from_numpy(np.concatenate(label_parts, axis=1)).to(state.device)
+
+        obj = self._object(state, obj_id, create=True)
+        old = None if clear_old_points else obj.points.get(frame_idx)
+        prompt = (
+            PointPrompt(model_coords, model_labels)
+            if old is None
+            else old.extended(model_coords, model_labels)
+        )
+        obj.points[frame_idx] = prompt
+        obj.masks.pop(frame_idx, None)
+        return self._run_prompt(state, obj, frame_idx, points=prompt)
+
+    def add_new_points(self, *args, **kwargs) -> VideoOutput:
+        """Alias of :meth:`add_new_points_or_box` (kept from the official API)."""
+        return self.add_new_points_or_box(*args, **kwargs)
+
+    @torch.inference_mode()
+    def add_new_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask) -> VideoOutput:
+        """Give one object's mask (H, W) on one frame (bool, or > 0 is inside)."""
+        self._check_frame(state, frame_idx)
+        mask_t = check_mask(mask, state.video_height, state.video_width)
+        mask_t = mask_t[None, None].float().to(state.device)  # (1, 1, H, W)
+        size = self.image_size
+        if tuple(mask_t.shape[-2:]) != (size, size):
+            mask_t = F.interpolate(
+                mask_t, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            )
+            mask_t = (mask_t >= 0.5).float()
+        obj = self._object(state, obj_id, create=True)
+        obj.masks[frame_idx] = mask_t
+        obj.points.pop(frame_idx, None)
+        return self._run_prompt(state, obj, frame_idx, mask=mask_t)
+
+    def _run_prompt(
+        self,
+        state: VideoState,
+        obj: TrackedObject,
+        frame_idx: int,
+        *,
+        points: PointPrompt | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> VideoOutput:
+        """Decode a prompted frame for one object and keep the result as pending."""
+        is_init_cond = frame_idx not in obj.tracked
+        reverse = obj.tracked.get(frame_idx, False)
+        is_cond = is_init_cond or self.add_all_frames_to_correct_as_cond
+        prev_logits = None
+        if points is not None:
+            # the newest mask of this frame is fed back with the clicks
+            prev = obj.latest_output(frame_idx, is_cond)
+            if prev is not None:
+                prev_logits = prev.pred_masks.to(state.device).clamp(-32.0, 32.0)
+        out, _ = self._infer_frame(
+            state,
+            obj,
+            frame_idx,
+            is_init_cond=is_init_cond,
+            points=points,
+            mask=mask,
+            reverse=reverse,
+            run_memory_encoder=False,
+            prev_logits=prev_logits,
+        )
+        obj.pending(is_cond)[frame_idx] = out
+        return frame_idx, state.obj_ids, self._frame_masks(state, frame_idx, is_cond)
+
+    @torch.inference_mode()
+    def clear_all_prompts_in_frame(
+        self, state: VideoState, frame_idx: int, obj_id: int, need_output: bool = True
+    ) -> VideoOutput | None:
+        """Remove one object's clicks, box and mask on one frame.
+
+        The frame stops being a conditioning frame of that object; its last output is kept
+        as an ordinary propagated result until the next propagation recomputes it.
+        """
+        self._check_frame(state, frame_idx)
+        obj = self._object(state, obj_id, create=False)
+        self._clear_object_prompts(state, obj, frame_idx)
+        if not need_output:
+            return None
+        is_cond = any(frame_idx in o.pending_cond for o in state.objects.values())
+        return frame_idx, state.obj_ids, self._frame_masks(state, frame_idx, is_cond)
+
+    def _clear_object_prompts(self, state: VideoState, obj: TrackedObject, frame_idx: int) -> None:
+        obj.points.pop(frame_idx, None)
+        obj.masks.pop(frame_idx, None)
+        obj.pending_cond.pop(frame_idx, None)
+        obj.pending_non_cond.pop(frame_idx, None)
+        out = obj.cond_outputs.pop(frame_idx, None)
+        if out is not None:
+            obj.non_cond_outputs[frame_idx] = out
+            obj.tracked.pop(frame_idx, None)
+
+    @torch.inference_mode()
+    def remove_object(
+        self, state: VideoState, obj_id: int, strict: bool = False, need_output: bool = True
+    ) -> tuple[list[int], list[tuple[int, torch.Tensor]]]:
+        """Remove an object. Returns the remaining ids and, per frame the object had prompts
+        on, the updated masks of the others."""
+        if obj_id not in state.objects:
+            if strict:
+                raise VideoStateError(
+                    f"cannot remove object {obj_id}: it does not exist (objects: {state.obj_ids})"
+                )
+            return state.obj_ids, []
+        if len(state.objects) == 1:
+            self.reset_state(state)
+            return state.obj_ids, []
+        obj = state.objects[obj_id]
+        prompted = sorted(set(obj.points) | set(obj.masks))
+        for frame_idx in prompted:
+            self._clear_object_prompts(state, obj, frame_idx)
+        del state.objects[obj_id]
+        updated = []
+        if need_output:
+            for frame_idx in prompted:
+                is_cond = any(frame_idx in o.pending_cond for o in state.objects.values())
+                updated.append((frame_idx, self._frame_masks(state, frame_idx, is_cond)))
+        return state.obj_ids, updated
+
+    # ------------------------------------------------------------------ propagation
+    @torch.inference_mode()
+    def propagate_in_video_preflight(self, state: VideoState) -> None:
+        """Encode the memories of prompted frames and commit them (run by propagation)."""
+        if not state.objects:
+            raise VideoStateError(
+                "nothing to propagate: add points, a box or a mask for an object first"
+            )
+        for obj in state.objects.values():
+            for is_cond in (False, True):
+                pending = obj.pending(is_cond)
+                for frame_idx, out in pending.items():
+                    if out.maskmem is None:
+                        feats = self._features(state, frame_idx)
+                        high_res = self.model.upsample_to_input(out.pred_masks.to(state.device))
+                        maskmem, pos = self.model.encode_memory(
+                            feats.embed, high_res, out.object_score_logits, binarize=True
+                        )
+                        out.maskmem = self._store_memory(state, maskmem, pos)
+                    obj.outputs(is_cond)[frame_idx] = out
+                    if self.clear_non_cond_mem_around_input:
+                        self._clear_memory_around(obj, frame_idx)
+                pending.clear()
+            if not obj.cond_outputs:
+                raise VideoStateError(
+                    f"object {obj.obj_id} has no prompts left: add points, a box or a mask "
+                    f"for it, or remove it"
+                )
+            for frame_idx in obj.cond_outputs:
+                obj.non_cond_outputs.pop(frame_idx, None)
+
+    @torch.inference_mode()
+    def propagate_in_video(
+        self,
+        state: VideoState,
+        start_frame_idx: int | None = None,
+        max_frame_num_to_track: int | None = None,
+        reverse: bool = False,
+    ) -> Iterator[VideoOutput]:
+        """Track every object frame by frame; yields ``(frame_idx, obj_ids, masks)``.
+
+        Args:
+            start_frame_idx: first frame (default: the earliest prompted frame).
+            max_frame_num_to_track: frames to go past the start (default: to the end).
+            reverse: go towards frame 0.
+
+        Yields:
+            masks (num_objects, 1, H, W) float32 logits at the video's resolution. Each
+            frame's results are stored before it is yielded, so stopping the iteration keeps
+            every finished frame.
+        """
+        self.propagate_in_video_preflight(state)
+        num_frames = state.num_frames
+        if start_frame_idx is None:
+            start_frame_idx = min(t for obj in state.objects.values() for t in obj.cond_outputs)
+        self._check_frame(state, start_frame_idx)
+        if max_frame_num_to_track is None:
+            max_frame_num_to_track = num_frames
+        if reverse:
+            end = max(start_frame_idx - max_frame_num_to_track, 0)
+            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
+        else:
+            end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
+            order = range(start_frame_idx, end + 1)
+
+        for frame_idx in order:
+            per_object = []
+            for obj in state.objects.values():
+                stored = obj.cond_outputs.get(frame_idx)
+                if stored is not None:
+                    masks = stored.pred_masks.to(state.device)
+                    if self.clear_non_cond_mem_around_input:
+                        self._clear_memory_around(obj, frame_idx)
+                else:
+                    out, masks = self._infer_frame(
+                        state,
+                        obj,
+                        frame_idx,
+                        is_init_cond=False,
+                        reverse=reverse,
+                        run_memory_encoder=True,
+                    )
+                    obj.non_cond_outputs[frame_idx] = out
+                obj.tracked[frame_idx] = reverse
+                per_object.append(masks)
+            yield frame_idx, state.obj_ids, self._to_video_res(state, torch.cat(per_object))
+
+    # ------------------------------------------------------------------ internals
+    def _object(self, state: VideoState, obj_id: int, *, create: bool) -> TrackedObject:
+        try:
+            obj_id = int(obj_id)
+        except (TypeError, ValueError):
+            raise ValueError(f"obj_id must be an integer, got {obj_id!r}") from None
+        obj = state.objects.get(obj_id)
+        if obj is None:
+            if not create:
+                raise VideoStateError(
+                    f"unknown object id {obj_id}; objects in this session: {state.obj_ids}"
+                )
+            obj = state.new_object(obj_id)
+        return obj
+
+    @staticmethod
+    def _check_frame(state: VideoState, frame_idx: int) -> None:
+        try:
+            frame_idx = operator.index(frame_idx)
+        except TypeError:
+            raise ValueError(f"frame_idx must be an integer, got {frame_idx!r}") from None
+        if not 0 <= frame_idx < state.num_frames:
+            raise IndexError(
+                f"frame_idx {frame_idx} is outside the video (frames 0..{state.num_frames - 1})"
+            )
+
+    def _features(self, state: VideoState, frame_idx: int) -> ImageFeatures:
+        feats = state.features.get(frame_idx)
+        if feats is None:
+            frame = state.frames.read_rgb(frame_idx)
+            if frame.shape[:2] != (state.video_height, state.video_width):
+                raise VideoStateError(
+                    f"frame {frame_idx} has shape {frame.shape[:2]}, but the video's frames are "
+                    f"{(state.video_height, state.video_width)}: all frames must have one size"
+                )
+            image = to_model_input(frame, self.image_size).to(state.device)[None]
+            feats = self.model.encode_image(image)
+            state.features.put(frame_idx, feats)
+        return feats
+
+    def _use_multimask(self, is_init_cond: bool, points: PointPrompt | None) -> bool:
+        # one mask for 2+ clicks or a box; three (best kept) for 0 or 1 click
+        num_points = 0 if points is None else points.labels.shape[1]
+        return num_points <= 1
+
+    def _infer_frame(
+        self,
+        state: VideoState,
+        obj: TrackedObject,
+        frame_idx: int,
+        *,
+        is_init_cond: bool,
+        reverse: bool,
+        run_memory_encoder: bool,
+        points: PointPrompt | None = None,
+        mask: torch.Tensor | None = None,
+        prev_logits: torch.Tensor | None = None,
+    ) -> tuple[FrameOutput, torch.Tensor]:
+        """Segment one object on one frame. Returns what to store and the output logits."""
+        feats = self._features(state, frame_idx)
+        model = self.model
+        if mask is not None:
+            heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
+        else:
+            if is_init_cond:
+                pix_feat = model.add_no_memory(feats.embed)
+            else:
+                pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
+            coords = labels = None
+            if points is not None:
+                coords, labels = points.coords, points.labels
+            heads = model.run_heads(
+                pix_feat,
+                feats.high_res,
+                coords,
+                labels,
+                mask_prompt=prev_logits,
+                multimask_output=self._use_multimask(is_init_cond, points),
+            )
+        maskmem = None
+        if run_memory_encoder:
+            memory, pos = model.encode_memory(
+                feats.embed,
+                heads.high_res_masks,
+                heads.object_score_logits,
+                binarize=points is not None,
+            )
+            maskmem = self._store_memory(state, memory, pos)
+        masks = heads.low_res_masks
+        if self.fill_hole_area > 0:
+            masks = fill_holes(masks, self.fill_hole_area)
+        out = FrameOutput(
+            pred_masks=masks.to(state.storage_device),
+            obj_ptr=heads.obj_ptr,
+            object_score_logits=heads.object_score_logits,
+            maskmem=maskmem,
+        )
+        return out, masks
+
+    def _store_memory(
+        self, state: VideoState, memory: torch.Tensor, pos: torch.Tensor
+    ) -> torch.Tensor:
+        if state.maskmem_pos is None:
+            state.maskmem_pos = pos[:1].clone()
+        # stored rounded to bfloat16, as the official predictor does
+        return memory.to(torch.bfloat16).to(state.storage_device)
+
+    def _condition_on_memory(
+        self,
+        state: VideoState,
+        obj: TrackedObject,
+        frame_idx: int,
+        feats: ImageFeatures,
+        reverse: bool,
+    ) -> torch.Tensor:
+        """The frame's features after attending to the object's memories and pointers."""
+        model = self.model
+        num_maskmem = model.config.num_maskmem
+        device = state.device
+        cond, unselected = self._select_cond_frames(obj, frame_idx)
+
+        # (slot, output): conditioning frames take slot 0, recent frames slots 1..num_maskmem-1
+        slots = [(0, out) for out in cond.values()]
+        step = 1 if reverse else -1
+        for slot in range(1, num_maskmem):
+            prev = frame_idx + step * (num_maskmem - slot)
+            out = obj.non_cond_outputs.get(prev, unselected.get(prev))
+            if out is not None:
+                slots.append((slot, out))
+
+        if state.maskmem_pos is None:
+            raise VideoStateError("no memory has been encoded yet: call propagate_in_video")
+        mem_pos_map = state.maskmem_pos.to(device).flatten(2).transpose(1, 2)  # (1, hw, mem)
+        memories, positions = [], []
+        for slot, out in slots:
+            # stored in bf16; attention runs in the model's dtype
+            memories.append(out.maskmem.to(device=device, dtype=mem_pos_map.dtype).flatten(2))
+            positions.append(mem_pos_map + model.memory_slot_encoding(slot))
+        memory = torch.cat(memories, dim=2).transpose(1, 2)  # (1, k*hw, mem)
+        memory_pos = torch.cat(positions, dim=1)  # (1, k*hw, mem)
+
+        offsets, pointers = self._gather_pointers(state, obj, frame_idx, cond, unselected, reverse)
+        num_ptr_tokens = 0
+        if pointers:
+            max_ptrs = min(state.num_frames, model.config.max_obj_ptrs_in_encoder)
+            ptr_pos = model.pointer_positions(offsets, max_ptrs)
+            ptrs = torch.stack([p.to(device) for p in pointers], dim=1)  # (1, P, C)
+            ptr_tokens, ptr_token_pos = model.split_pointers(ptrs, ptr_pos)
+            memory = torch.cat([memory, ptr_tokens.to(memory.dtype)], dim=1)
+            memory_pos = torch.cat([memory_pos, ptr_token_pos.to(memory.dtype)], dim=1)
+            num_ptr_tokens = ptr_tokens.shape[1]
+        return model.attend_to_memory(feats.embed, feats.pos, memory, memory_pos, num_ptr_tokens)
+
+    def _select_cond_frames(
+        self, obj: TrackedObject, frame_idx: int
+    ) -> tuple[dict[int, FrameOutput], dict[int, FrameOutput]]:
+        """Conditioning frames to attend to (all, or the closest ``max_cond_frames_in_attn``)."""
+        cond = obj.cond_outputs
+        limit = self.max_cond_frames_in_attn
+        if limit == -1 or len(cond) <= limit:
+            return cond, {}
+        chosen: dict[int, FrameOutput] = {}
+        before = max((t for t in cond if t < frame_idx), default=None)
+        after = min((t for t in cond if t >= frame_idx), default=None)
+        for t in (before, after):
+            if t is not None:
+                chosen[t] = cond[t]
+        rest = sorted((t for t in cond if t not in chosen), key=lambda t: abs(t - frame_idx))
+        for t in rest[: limit - len(chosen)]:
+            chosen[t] = cond[t]
+        unselected = {t: out for t, out in cond.items() if t not in chosen}
+        return chosen, unselected
+
+    def _gather_pointers(
+        self,
+        state: VideoState,
+        obj: TrackedObject,
+        frame_idx: int,
+        cond: dict[int, FrameOutput],
+        unselected: dict[int, FrameOutput],
+        reverse: bool,
+    ) -> tuple[list[int], list[torch.Tensor]]:
+        """Object pointers a frame attends to, with their temporal offsets."""
+        cfg = self.model.config
+        sign = -1 if reverse else 1
+        offsets, pointers = [], []
+        # pointers of conditioning frames, only from the past in the direction of travel
+        for t, out in cond.items():
+            if (t >= frame_idx) if reverse else (t <= frame_idx):
+                offset = (frame_idx - t) * sign
+                offsets.append(offset if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(offset))
+                pointers.append(out.obj_ptr)
+        max_ptrs = min(state.num_frames, cfg.max_obj_ptrs_in_encoder)
+        for distance in range(1, max_ptrs):
+            t = frame_idx - sign * distance
+            if not 0 <= t < state.num_frames:
+                break
+            out = obj.non_cond_outputs.pointer_output(t)
+            if out is None:
+                out = unselected.get(t)
+            if out is not None:
+                offsets.append(distance)
+                pointers.append(out.obj_ptr)
+        return offsets, pointers
+
+    def _clear_memory_around(self, obj: TrackedObject, frame_idx: int) -> None:
+        window = self.model.config.num_maskmem
+        for t in range(frame_idx - window, frame_idx + window + 1):
+            obj.non_cond_outputs.pop(t, None)
+
+    def _frame_masks(self, state: VideoState, frame_idx: int, is_cond: bool) -> torch.Tensor:
+        """All objects' newest masks on a frame at video resolution (-1024 where none)."""
+        size = (state.video_height, state.video_width)
+        masks = torch.full(
+            (len(state.objects), 1, *size),
+            NO_OBJECT_LOGIT,
+            dtype=torch.float32,
+            device=state.device,
+        )
+        for i, obj in enumerate(state.objects.values()):
+            out = obj.latest_output(frame_idx, is_cond)
+            if out is None:
+                continue
+            masks[i : i + 1] = F.interpolate(
+                out.pred_masks.to(state.device).float(),
+                size=size,
+                mode="bilinear",
+                align_corners=False,
+            )
+        if self.non_overlap_masks:
+            masks = self._keep_highest_object(masks)
+        return masks
+
+    def _to_video_res(self, state: VideoState, masks: torch.Tensor) -> torch.Tensor:
+        size = (state.video_height, state.video_width)
+        if tuple(masks.shape[-2:]) != size:
+            masks = F.interpolate(masks.float(), size=size, mode="bilinear", align_corners=False)
+        if self.non_overlap_masks:
+            masks = self._keep_highest_object(masks)
+        return masks
+
+    @staticmethod
+    def _keep_highest_object(masks: torch.Tensor) -> torch.Tensor:
+        """Where objects overlap, clamp all but the highest-scoring one to <= -10."""
+        if masks.shape[0] == 1:
+            return masks
+        winner = torch.argmax(masks, dim=0, keepdim=True)
+        index = torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
+        return torch.where(winner == index, masks, masks.clamp(max=-10.0))
