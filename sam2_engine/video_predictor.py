@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 from .errors import VideoStateError
 from .feature_cache import FeatureCache
-from .frames import open_frames, to_model_input
+from .frames import open_frames
 from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
 from .postprocess import fill_holes
+from .prefetch import FramePrefetcher
 from .prompts import check_box, check_inside, check_mask, check_points, to_model_coords
 from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
 
@@ -122,6 +123,7 @@ class VideoPredictor:
             device=self.device,
             storage_device=storage,
             features=FeatureCache(self.feature_cache_bytes),
+            prefetcher=FramePrefetcher(frames, self.image_size),
             max_frames_in_memory=self.max_frames_in_memory,
         )
 
@@ -338,7 +340,7 @@ class VideoPredictor:
                     f"for it, or remove it"
                 )
             for frame_idx in obj.cond_outputs:
-                obj.non_cond_outputs.pop(frame_idx, None)
+                obj.non_cond_outputs.discard(frame_idx)
 
     @torch.inference_mode()
     def propagate_in_video(
@@ -347,6 +349,7 @@ class VideoPredictor:
         start_frame_idx: int | None = None,
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
+        stop_after_absent: int | None = None,
     ) -> Iterator[VideoOutput]:
         """Track every object frame by frame; yields ``(frame_idx, obj_ids, masks)``.
 
@@ -354,13 +357,49 @@ class VideoPredictor:
             start_frame_idx: first frame (default: the earliest prompted frame).
             max_frame_num_to_track: frames to go past the start (default: to the end).
             reverse: go towards frame 0.
+            stop_after_absent: stop tracking an object after this many consecutive frames
+                in which it is judged absent (its later masks are -1024 and nothing is
+                stored for it); the pass ends early once every object stopped.
 
         Yields:
             masks (num_objects, 1, H, W) float32 logits at the video's resolution. Each
             frame's results are stored before it is yielded, so stopping the iteration keeps
             every finished frame.
         """
+        if stop_after_absent is not None and stop_after_absent < 1:
+            raise ValueError(f"stop_after_absent must be >= 1 or None, got {stop_after_absent}")
         self.propagate_in_video_preflight(state)
+        order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
+        absent_run = dict.fromkeys(state.objects, 0)
+        stopped: set[int] = set()
+        try:
+            for position, frame_idx in enumerate(order):
+                upcoming = order[position + 1 : position + 1 + state.prefetcher.depth]
+                state.prefetcher.schedule(t for t in upcoming if t not in state.features)
+                per_object = []
+                for obj_id, obj in state.objects.items():
+                    if obj_id in stopped:
+                        per_object.append(self._absent_low_res(state))
+                        continue
+                    masks, score = self._track_object(state, obj, frame_idx, reverse)
+                    per_object.append(masks)
+                    absent_run[obj_id] = absent_run[obj_id] + 1 if score <= 0 else 0
+                    if stop_after_absent is not None and absent_run[obj_id] >= stop_after_absent:
+                        stopped.add(obj_id)
+                masks = self._to_video_res(state, torch.cat(per_object))
+                yield frame_idx, state.obj_ids, masks
+                if len(stopped) == len(state.objects):
+                    break
+        finally:
+            state.prefetcher.discard()
+
+    def _processing_order(
+        self,
+        state: VideoState,
+        start_frame_idx: int | None,
+        max_frame_num_to_track: int | None,
+        reverse: bool,
+    ) -> range:
         num_frames = state.num_frames
         if start_frame_idx is None:
             start_frame_idx = min(t for obj in state.objects.values() for t in obj.cond_outputs)
@@ -369,32 +408,31 @@ class VideoPredictor:
             max_frame_num_to_track = num_frames
         if reverse:
             end = max(start_frame_idx - max_frame_num_to_track, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        else:
-            end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
-            order = range(start_frame_idx, end + 1)
+            return range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
+        end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
+        return range(start_frame_idx, end + 1)
 
-        for frame_idx in order:
-            per_object = []
-            for obj in state.objects.values():
-                stored = obj.cond_outputs.get(frame_idx)
-                if stored is not None:
-                    masks = stored.pred_masks.to(state.device)
-                    if self.clear_non_cond_mem_around_input:
-                        self._clear_memory_around(obj, frame_idx)
-                else:
-                    out, masks = self._infer_frame(
-                        state,
-                        obj,
-                        frame_idx,
-                        is_init_cond=False,
-                        reverse=reverse,
-                        run_memory_encoder=True,
-                    )
-                    obj.non_cond_outputs[frame_idx] = out
-                obj.tracked[frame_idx] = reverse
-                per_object.append(masks)
-            yield frame_idx, state.obj_ids, self._to_video_res(state, torch.cat(per_object))
+    def _track_object(
+        self, state: VideoState, obj: TrackedObject, frame_idx: int, reverse: bool
+    ) -> tuple[torch.Tensor, float]:
+        """One object on one propagated frame: its low-res logits and its presence score."""
+        stored = obj.cond_outputs.get(frame_idx)
+        if stored is not None:
+            masks = stored.pred_masks.to(state.device)
+            if self.clear_non_cond_mem_around_input:
+                self._clear_memory_around(obj, frame_idx)
+            out = stored
+        else:
+            out, masks = self._infer_frame(
+                state, obj, frame_idx, is_init_cond=False, reverse=reverse, run_memory_encoder=True
+            )
+            obj.non_cond_outputs[frame_idx] = out
+        obj.tracked[frame_idx] = reverse
+        return masks, float(out.object_score_logits.max())
+
+    def _absent_low_res(self, state: VideoState) -> torch.Tensor:
+        side = self.model.low_res_size
+        return torch.full((1, 1, side, side), NO_OBJECT_LOGIT, device=state.device)
 
     # ------------------------------------------------------------------ internals
     def _object(self, state: VideoState, obj_id: int, *, create: bool) -> TrackedObject:
@@ -425,13 +463,7 @@ class VideoPredictor:
     def _features(self, state: VideoState, frame_idx: int) -> ImageFeatures:
         feats = state.features.get(frame_idx)
         if feats is None:
-            frame = state.frames.read_rgb(frame_idx)
-            if frame.shape[:2] != (state.video_height, state.video_width):
-                raise VideoStateError(
-                    f"frame {frame_idx} has shape {frame.shape[:2]}, but the video's frames are "
-                    f"{(state.video_height, state.video_width)}: all frames must have one size"
-                )
-            image = to_model_input(frame, self.image_size).to(state.device)[None]
+            image = state.prefetcher.get(frame_idx).to(state.device)[None]
             feats = self.model.encode_image(image)
             state.features.put(frame_idx, feats)
         return feats
@@ -604,7 +636,7 @@ class VideoPredictor:
     def _clear_memory_around(self, obj: TrackedObject, frame_idx: int) -> None:
         window = self.model.config.num_maskmem
         for t in range(frame_idx - window, frame_idx + window + 1):
-            obj.non_cond_outputs.pop(t, None)
+            obj.non_cond_outputs.discard(t)
 
     def _frame_masks(self, state: VideoState, frame_idx: int, is_cond: bool) -> torch.Tensor:
         """All objects' newest masks on a frame at video resolution (-1024 where none)."""

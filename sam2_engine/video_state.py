@@ -15,6 +15,7 @@ import torch
 from .feature_cache import FeatureCache
 from .frames import FrameSource
 from .modeling.sam2_model import ImageFeatures
+from .prefetch import FramePrefetcher
 
 
 @dataclass
@@ -119,6 +120,11 @@ class FrameOutputStore(MutableMapping[int, FrameOutput]):
     def __len__(self) -> int:
         return len(self._hot) + len(self._spilled)
 
+    def discard(self, frame_idx: int) -> None:
+        """Remove a frame's output if present, without reading it back from disk."""
+        self._hot.pop(frame_idx, None)
+        self._discard_spilled(frame_idx)
+
     def clear(self) -> None:
         for frame_idx in list(self._spilled):
             self._discard_spilled(frame_idx)
@@ -222,13 +228,10 @@ class TrackedObject:
             store.clear()
 
     def nbytes(self) -> int:
-        stores = (
-            self.cond_outputs,
-            self.non_cond_outputs,
-            self.pending_cond,
-            self.pending_non_cond,
-        )
-        return sum(out.nbytes() for store in stores for out in store.values())
+        """Bytes of outputs held in memory (spilled outputs are not read back to count them)."""
+        stores = (self.cond_outputs, self.pending_cond, self.pending_non_cond)
+        held = sum(out.nbytes() for store in stores for out in store.values())
+        return held + self.non_cond_outputs.nbytes()
 
 
 @dataclass
@@ -245,6 +248,7 @@ class VideoState:
         device: where the model runs; storage_device: where per-frame outputs are kept.
         objects: tracked objects by id, in the order they were added.
         features: per-frame image features (LRU, bounded in bytes).
+        prefetcher: prepares the next frames' model inputs in the background.
         max_frames_in_memory: propagated outputs kept in memory per object (None: all).
         spill: the temporary folder for spilled outputs (created when first needed).
         maskmem_pos: (1, mem_dim, h, w) memory position map, the same for every frame.
@@ -257,6 +261,7 @@ class VideoState:
     device: torch.device
     storage_device: torch.device
     features: FeatureCache[ImageFeatures]
+    prefetcher: FramePrefetcher
     max_frames_in_memory: int | None = None
     spill: SpillDirectory | None = None
     objects: dict[int, TrackedObject] = field(default_factory=dict)
@@ -283,3 +288,11 @@ class VideoState:
     def nbytes(self) -> int:
         """Bytes held by per-frame outputs of all objects (features not counted)."""
         return sum(obj.nbytes() for obj in self.objects.values())
+
+    def close(self) -> None:
+        """Release the session's resources: background thread, spilled outputs, open files."""
+        self.prefetcher.close()
+        self.features.clear()
+        if self.spill is not None:
+            self.spill.cleanup()
+        self.frames.close()
