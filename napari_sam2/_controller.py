@@ -1,0 +1,815 @@
+"""The tracking session behind the napari plugin: objects, prompts, results, undo (Qt-free).
+
+:class:`TrackingController` is the model of the plugin's model/view split (napari-animation's
+pattern): widgets and layers call its methods and listen to its psygnal signals; it never
+imports Qt or napari. It owns
+
+- the image choice (:class:`~napari_sam2._image_spec.ImageSpec`) and the model choice;
+- the objects (id == label value, name, colour) and the active one;
+- the prompts per (frame, object), in the order they were last edited;
+- the frames painted by hand (protected from propagation unless the user asks);
+- the settings, the per-frame object scores and an undo stack of prompt edits and results;
+- the engine (:class:`~napari_sam2._engine_link.EngineLink`), driven through *plans*.
+
+Engine work happens in jobs: the view asks for a plan on the main thread while no job runs
+(:meth:`TrackingController.sync_plan`, :meth:`TrackingController.propagation_plan`), runs
+:meth:`TrackingController.run` in a worker thread, and hands every yielded
+:class:`FrameResult` back to :meth:`TrackingController.accept` on the main thread, which writes
+the label store and records what it replaced for undo.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+from psygnal import Signal
+
+from napari_sam2._engine_link import (
+    DownloadProgress,
+    EngineLink,
+    ModelChoice,
+    set_torch_threads,
+)
+from napari_sam2._image_spec import ImageSpec
+from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
+
+#: Object colours, in order of creation (matplotlib's tab10 without its gray).
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+)
+#: Largest object id: labels are stored as uint16.
+MAX_OBJECT_ID = 2**16 - 1
+#: Undo steps kept.
+UNDO_DEPTH = 30
+DIRECTIONS = ("forward", "backward", "both")
+
+PromptKey = tuple[int, int]  # (frame, object id)
+
+
+class PluginInputError(ValueError):
+    """The user asked for something the data does not allow; the message says what to do."""
+
+
+def default_threads() -> int:
+    """Torch threads for engine jobs: all cores but one, which stays with napari."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+# ---------------------------------------------------------------------- small records
+@dataclass
+class ObjectInfo:
+    """A tracked object: ``id`` is its label value, ``color`` a ``#rrggbb`` string."""
+
+    id: int
+    name: str
+    color: str
+
+
+@dataclass
+class Settings:
+    """Propagation settings, saved with the session.
+
+    Attributes:
+        direction: ``forward``, ``backward`` or ``both`` from the current frame.
+        first_frame, last_frame: the frame range (last None: the last frame).
+        overwrite_protected: let propagation replace frames painted by hand.
+        torch_threads: CPU threads for engine jobs.
+        lost_below: object-score logit under which a frame counts as "object probably lost".
+    """
+
+    direction: str = "both"
+    first_frame: int = 0
+    last_frame: int | None = None
+    overwrite_protected: bool = False
+    torch_threads: int = field(default_factory=default_threads)
+    lost_below: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class LabelStore(Protocol):
+    """Where label frames live: a napari Labels layer, or an array (tests, scripts)."""
+
+    def read(self, frame: int) -> np.ndarray:
+        """The (H, W) labels of a frame (a copy or a view; never modified by the caller)."""
+
+    def write(self, frame: int, labels: np.ndarray) -> None:
+        """Replace the (H, W) labels of a frame."""
+
+
+class ArrayLabelStore:
+    """A :class:`LabelStore` over a ``(frames, H, W)`` array."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.array[frame]
+
+    def write(self, frame: int, labels: np.ndarray) -> None:
+        self.array[frame] = labels
+
+
+@dataclass
+class _Dirty:
+    """A prompt the engine has not seen yet: the undo entry it belongs to, and whether its
+    result should be written to the labels (not when replaying after undo or a load)."""
+
+    token: int | None
+    write: bool
+
+
+@dataclass
+class SyncItem:
+    """One (frame, object) whose prompts go to the engine in a job."""
+
+    frame: int
+    obj: int
+    prompt: FramePrompt | None
+    keep_object: bool
+    token: int | None
+    write: bool
+
+
+@dataclass
+class Plan:
+    """Everything a job needs, fixed on the main thread before it starts.
+
+    ``runs`` are ``(start, frames past start, reverse)`` propagation passes; ``notes`` are
+    messages for the user about this plan (prompts outside the range...).
+    """
+
+    image: ImageSpec
+    model: ModelChoice
+    threads: int
+    items: list[SyncItem] = field(default_factory=list)
+    runs: list[tuple[int, int, bool]] = field(default_factory=list)
+    overwrite: bool = False
+    token: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_frames(self) -> int:
+        return sum(count + 1 for _, count, _ in self.runs)
+
+
+@dataclass
+class JobStatus:
+    """A line for the busy indicator (yielded by jobs)."""
+
+    text: str
+
+
+@dataclass
+class FrameResult:
+    """A frame's new masks, yielded by a job and accepted on the main thread.
+
+    A ``prompt`` result carries one object's mask (None: its prompts were removed); a
+    ``propagate`` result carries the merged labels of every tracked object.
+    """
+
+    kind: str
+    frame: int
+    image_key: tuple
+    token: int | None
+    write: bool
+    obj: int | None = None
+    mask: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    obj_ids: tuple[int, ...] = ()
+    scores: dict[int, float | None] = field(default_factory=dict)
+    overwrite: bool = False
+
+
+@dataclass
+class _UndoEntry:
+    """What one user action replaced: restored as a whole by :meth:`TrackingController.undo`."""
+
+    label: str
+    token: int
+    objects: list[ObjectInfo] | None = None
+    active: int | None = None
+    prompts: dict[PromptKey, FramePrompt] | None = None
+    protected: set[int] | None = None
+    scores: dict[int, dict[int, float]] | None = None
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- the controller
+class TrackingController:
+    """One tracking session (one per viewer, see :func:`controller_for`)."""
+
+    image_changed = Signal()
+    model_changed = Signal()
+    objects_changed = Signal()
+    active_changed = Signal(object)
+    prompts_changed = Signal()
+    protected_changed = Signal()
+    scores_changed = Signal()
+    settings_changed = Signal()
+    history_changed = Signal()
+    #: a frame of the label store was rewritten (frame index)
+    frame_written = Signal(int)
+    #: prompts were edited by the user: the view should schedule a sync job
+    sync_requested = Signal()
+
+    def __init__(self) -> None:
+        self.engine = EngineLink()
+        self.image: ImageSpec | None = None
+        self.labels: LabelStore | None = None
+        self.model = ModelChoice()
+        self.settings = Settings()
+        self.objects: list[ObjectInfo] = []
+        self.active: int | None = None
+        self.protected: set[int] = set()
+        #: object id -> frame -> object-score logit
+        self.scores: dict[int, dict[int, float]] = {}
+        #: frames a propagation left alone because they were painted by hand
+        self.skipped_protected: list[int] = []
+        self._prompts: dict[PromptKey, FramePrompt] = {}
+        self._dirty: dict[PromptKey, _Dirty] = {}
+        self._undo: list[_UndoEntry] = []
+        self._next_token = 1
+
+    # ------------------------------------------------------------------ image and model
+    def set_image(self, image: ImageSpec | None) -> None:
+        """Track ``image`` (its layout choices may differ from the last one's)."""
+        self.image = image
+        self._clamp_range()
+        self.image_changed.emit()
+
+    def _clamp_range(self) -> None:
+        if self.image is not None:
+            last = self.image.num_frames - 1
+            if self.settings.last_frame is None or self.settings.last_frame > last:
+                self.settings.last_frame = last
+            self.settings.first_frame = min(self.settings.first_frame, last)
+
+    def set_model(self, choice: ModelChoice) -> None:
+        """Choose the model; it loads at the next job (a running job keeps the old one)."""
+        if choice != self.model:
+            self.model = choice
+            self.model_changed.emit()
+
+    def use_model(self, model: Any, name: str = "injected") -> None:
+        """Use a model built elsewhere (tests, scripts, notebooks): no loading, no download.
+
+        Call it while no job runs.
+        """
+        choice = ModelChoice(name=name, device=str(model.device), injected=True)
+        self.engine.inject(model, choice)
+        self.set_model(choice)
+
+    # ------------------------------------------------------------------ objects
+    def object(self, obj_id: int) -> ObjectInfo:
+        for obj in self.objects:
+            if obj.id == obj_id:
+                return obj
+        raise KeyError(f"no object with id {obj_id}")
+
+    @property
+    def object_ids(self) -> list[int]:
+        return [obj.id for obj in self.objects]
+
+    def add_object(self, name: str | None = None, color: str | None = None) -> ObjectInfo:
+        """A new object with the next free id (label value), made active."""
+        obj_id = max(self.object_ids, default=0) + 1
+        if obj_id > MAX_OBJECT_ID:
+            raise PluginInputError(f"at most {MAX_OBJECT_ID} objects can be tracked")
+        self._record("add object", objects=True)
+        info = ObjectInfo(obj_id, name or f"object {obj_id}", color or _palette(obj_id))
+        self.objects.append(info)
+        self.objects_changed.emit()
+        self.set_active(obj_id)
+        return info
+
+    def remove_object(self, obj_id: int) -> None:
+        """Remove an object, its prompts and its labels (all undoable)."""
+        self.object(obj_id)
+        entry = self._record(f"remove object {obj_id}", objects=True, prompts=True, scores=True)
+        self.objects = [obj for obj in self.objects if obj.id != obj_id]
+        self.scores.pop(obj_id, None)
+        for key in [key for key in self._prompts if key[1] == obj_id]:
+            del self._prompts[key]
+            self._dirty[key] = _Dirty(entry.token, write=False)
+        if self.labels is not None and self.image is not None:
+            for frame in range(self.image.num_frames):
+                old = self.labels.read(frame)
+                if (old == obj_id).any():
+                    self._write(frame, np.where(old == obj_id, 0, old), entry.token)
+        if self.active == obj_id:
+            self.active = self.objects[-1].id if self.objects else None
+            self.active_changed.emit(self.active)
+        self.objects_changed.emit()
+        self.prompts_changed.emit()
+        self.scores_changed.emit()
+        self.sync_requested.emit()
+
+    def rename_object(self, obj_id: int, name: str) -> None:
+        obj = self.object(obj_id)
+        if name and name != obj.name:
+            self._record(f"rename object {obj_id}", objects=True)
+            obj.name = name
+            self.objects_changed.emit()
+
+    def recolor_object(self, obj_id: int, color: str) -> None:
+        obj = self.object(obj_id)
+        if color != obj.color:
+            self._record(f"recolour object {obj_id}", objects=True)
+            obj.color = color
+            self.objects_changed.emit()
+
+    def set_active(self, obj_id: int | None) -> None:
+        if obj_id is not None:
+            self.object(obj_id)
+        if obj_id != self.active:
+            self.active = obj_id
+            self.active_changed.emit(obj_id)
+
+    # ------------------------------------------------------------------ prompts
+    @property
+    def prompts(self) -> list[FramePrompt]:
+        """All prompts, in the order they were last edited."""
+        return list(self._prompts.values())
+
+    def prompt(self, frame: int, obj: int) -> FramePrompt | None:
+        return self._prompts.get((frame, obj))
+
+    def update_layer_prompts(
+        self,
+        clicks: dict[PromptKey, tuple[list[list[float]], list[int]]],
+        boxes: dict[PromptKey, list[float]],
+    ) -> None:
+        """Take the clicks and boxes currently in the prompt layers (one user edit).
+
+        ``clicks`` maps (frame, object) to ((x, y) points, 1/0 labels); ``boxes`` to
+        ``[x0, y0, x1, y1]``, in frame pixels. Mask prompts are not in the layers: they stay
+        unless clicks or a box replace them on their frame.
+        """
+        known = set(self.object_ids)
+        wanted: dict[PromptKey, FramePrompt] = {}
+        for key in {*clicks, *boxes}:
+            if key[1] not in known:
+                continue
+            points, labels = clicks.get(key, ([], []))
+            wanted[key] = FramePrompt(
+                key[0], key[1], [list(p) for p in points], list(labels), boxes.get(key)
+            )
+        changes: dict[PromptKey, FramePrompt | None] = {}
+        for key in {*wanted, *self._prompts}:
+            old, new = self._prompts.get(key), wanted.get(key)
+            if new is None and old is not None and old.mask is not None:
+                continue
+            if not _same_prompt(old, new):
+                changes[key] = new
+        if changes:
+            self._edit_prompts(changes, "edit prompts")
+
+    def use_labels_as_prompt(self, frame: int, obj: int | None = None) -> None:
+        """Make the object's painted pixels on ``frame`` its mask prompt there (protects it)."""
+        if self.labels is None or self.image is None:
+            raise PluginInputError("pick an image first")
+        obj = self.active if obj is None else obj
+        if obj is None:
+            raise PluginInputError("add an object first")
+        mask = np.asarray(self.labels.read(frame)) == obj
+        if not mask.any():
+            raise PluginInputError(
+                f"object {obj} has no pixels on frame {frame}: paint it with label {obj} "
+                "in the labels layer first"
+            )
+        self._edit_prompts(
+            {(frame, obj): FramePrompt(frame, obj, mask=mask)},
+            f"use labels of object {obj} on frame {frame} as prompt",
+            protect={frame},
+        )
+
+    def _edit_prompts(
+        self,
+        changes: dict[PromptKey, FramePrompt | None],
+        label: str,
+        protect: Iterable[int] = (),
+    ) -> None:
+        protect = set(protect) - self.protected
+        entry = self._record(label, prompts=True, protected=bool(protect))
+        for key, prompt in changes.items():
+            self._prompts.pop(key, None)
+            if prompt is not None and not prompt.is_empty:
+                self._prompts[key] = prompt
+            self._dirty[key] = _Dirty(entry.token, write=True)
+        if protect:
+            self.protected |= protect
+            self.protected_changed.emit()
+        self.prompts_changed.emit()
+        self.sync_requested.emit()
+
+    # ------------------------------------------------------------------ protected frames
+    def mark_painted(self, frames: Iterable[int]) -> None:
+        """Frames the user painted by hand: propagation keeps them unless told otherwise."""
+        new = {int(f) for f in frames} - self.protected
+        if new:
+            self.protected |= new
+            self.protected_changed.emit()
+
+    def unprotect(self, frames: Iterable[int] | None = None) -> None:
+        """Let propagation overwrite these frames again (all when None)."""
+        gone = set(self.protected) if frames is None else self.protected & set(frames)
+        if gone:
+            self._record("unprotect frames", protected=True)
+            self.protected -= gone
+            self.protected_changed.emit()
+
+    # ------------------------------------------------------------------ settings
+    def update_settings(self, **changes: Any) -> None:
+        unknown = set(changes) - set(Settings.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        if "direction" in changes and changes["direction"] not in DIRECTIONS:
+            raise PluginInputError(f"direction must be one of {DIRECTIONS}")
+        new = replace(self.settings, **changes)
+        if new != self.settings:
+            self.settings = new
+            self.settings_changed.emit()
+
+    def frame_range(self) -> tuple[int, int]:
+        """The (first, last) frames propagation may write, clipped to the image."""
+        if self.image is None:
+            raise PluginInputError("pick an image first")
+        last_frame = self.image.num_frames - 1
+        last = last_frame if self.settings.last_frame is None else self.settings.last_frame
+        first = max(0, self.settings.first_frame)
+        last = min(last, last_frame)
+        if first > last:
+            raise PluginInputError(f"the frame range {first}-{last} is empty")
+        return first, last
+
+    # ------------------------------------------------------------------ plans (main thread)
+    def sync_plan(self) -> Plan | None:
+        """A job that sends edited prompts to the engine; None when there is nothing to do."""
+        self._check_ready()
+        if not self._dirty and self.engine.matches(self.model, self.image):
+            return None
+        return self._plan()
+
+    def load_plan(self) -> Plan:
+        """A job that loads the model and opens the image (and sends pending prompts)."""
+        self._check_ready()
+        return self._plan()
+
+    def propagation_plan(self, start: int) -> Plan:
+        """A job that sends pending prompts, then propagates from ``start`` (the current frame)
+        over the frame range in the chosen direction(s).
+
+        Raises:
+            PluginInputError: no prompts, a single-frame image, or ``start`` outside the range.
+        """
+        self._check_ready()
+        if self.image.axis is None:
+            raise PluginInputError(
+                "this image has a single frame (no time or z axis): there is nothing to "
+                "propagate; clicks and boxes give masks directly"
+            )
+        if not self._prompts:
+            raise PluginInputError("add a point, a box or a painted mask for an object first")
+        first, last = self.frame_range()
+        if not first <= start <= last:
+            raise PluginInputError(
+                f"the current frame {start} is outside the frame range {first}-{last}: move "
+                "to a frame inside it, or widen the range"
+            )
+        plan = self._plan()
+        direction = self.settings.direction
+        if direction in ("forward", "both") and start <= last:
+            plan.runs.append((start, last - start, False))
+        if direction in ("backward", "both") and start >= first:
+            plan.runs.append((start, start - first, True))
+        plan.overwrite = self.settings.overwrite_protected
+        plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
+        outside = sorted({f for f, _ in self._prompts if not first <= f <= last})
+        if outside:
+            plan.notes.append(
+                f"prompts on frames {_frames_text(outside)} lie outside the range "
+                f"{first}-{last}: they still guide tracking, but those frames are not written"
+            )
+        untracked = [o.id for o in self.objects if not any(k[1] == o.id for k in self._prompts)]
+        if untracked:
+            plan.notes.append(
+                f"objects {', '.join(map(str, untracked))} have no prompts and are not tracked"
+            )
+        self.skipped_protected = []
+        return plan
+
+    def finish(self, plan: Plan, completed: bool, done: set[PromptKey]) -> None:
+        """A job ended. Prompts it did not get to send (cancelled, failed) are pending again;
+        the undo entry of a propagation that changed nothing is dropped."""
+        if not completed:
+            for item in plan.items:
+                key = (item.frame, item.obj)
+                if key not in done:
+                    self._dirty.setdefault(key, _Dirty(item.token, item.write))
+        entry = self._entry(plan.token)
+        if entry is not None and not entry.frames and entry is self._undo[-1]:
+            self._undo.pop()
+            self.history_changed.emit()
+        self.skipped_protected = sorted(set(self.skipped_protected))
+
+    def _check_ready(self) -> None:
+        if self.image is None:
+            raise PluginInputError("pick an image layer first")
+        if self.labels is None:
+            raise PluginInputError("there is no labels layer to write to")
+
+    def _plan(self) -> Plan:
+        if not self.engine.matches(self.model, self.image):
+            # a new model or image: the engine starts empty, every prompt goes again
+            for key in self._prompts:
+                self._dirty.setdefault(key, _Dirty(None, write=False))
+        items = []
+        for (frame, obj), dirty in self._dirty.items():
+            prompt = self._prompts.get((frame, obj))
+            keep = any(k[1] == obj and k != (frame, obj) for k in self._prompts)
+            write = dirty.write and (prompt is None or prompt.mask is None)
+            items.append(SyncItem(frame, obj, prompt, keep, dirty.token, write))
+        self._dirty = {}
+        return Plan(self.image, self.model, self.settings.torch_threads, items)
+
+    # ------------------------------------------------------------------ jobs (worker thread)
+    def run(self, plan: Plan) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
+        """Carry out a plan: load the model, send prompts, propagate. Runs in a worker.
+
+        Touches only the engine and the plan, never the controller's other state; yields
+        results for :meth:`accept`, status lines and download progress.
+        """
+        set_torch_threads(plan.threads)
+        engine = self.engine
+        if engine.model is None or engine.model_key != plan.model.key:
+            yield JobStatus(f"loading {plan.model.name}")
+            yield from engine.load(plan.model)
+        if engine.ensure_state(plan.image):
+            yield JobStatus(f"opened {plan.image.name}")
+        key = plan.image.key
+        for item in plan.items:
+            if item.prompt is not None and not engine.frame_is_encoded(item.frame):
+                yield JobStatus(f"encoding frame {item.frame}")
+            outcome = engine.apply(item.frame, item.obj, item.prompt, item.keep_object)
+            scores = {} if outcome.score is None else {item.obj: outcome.score}
+            yield FrameResult(
+                "prompt", item.frame, key, item.token, item.write, obj=item.obj,
+                mask=outcome.mask, scores=scores,
+            )  # fmt: skip
+        for start, count, reverse in plan.runs:
+            for tracked in engine.propagate(start, count, reverse):
+                yield FrameResult(
+                    "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
+                    obj_ids=tuple(tracked.obj_ids), scores=tracked.scores,
+                    overwrite=plan.overwrite,
+                )  # fmt: skip
+
+    # ------------------------------------------------------------------ results (main thread)
+    def accept(self, result: FrameResult) -> None:
+        """Write a job's result into the label store and the score table."""
+        if self.image is None or result.image_key != self.image.key:
+            return  # the image changed since the job started
+        known = set(self.object_ids)
+        changed_scores = False
+        for obj, score in result.scores.items():
+            if obj in known and score is not None:
+                self.scores.setdefault(obj, {})[result.frame] = score
+                changed_scores = True
+        if self.labels is not None and result.write:
+            if result.kind == "prompt":
+                self._write_object(result)
+            elif result.frame in self.protected and not result.overwrite:
+                self.skipped_protected.append(result.frame)
+            else:
+                self._write_tracked(result, known)
+        if changed_scores:
+            self.scores_changed.emit()
+
+    def _write_object(self, result: FrameResult) -> None:
+        """A prompt's result: the object's pixels on that frame become its new mask."""
+        if result.obj not in self.object_ids:
+            return
+        old = np.asarray(self.labels.read(result.frame))
+        new = np.where(old == result.obj, 0, old)
+        if result.mask is not None:
+            new[result.mask] = result.obj
+        self._write(result.frame, new, result.token)
+
+    def _write_tracked(self, result: FrameResult, known: set[int]) -> None:
+        """A propagated frame: tracked objects are replaced; other labels stay where the
+        tracked objects do not cover them."""
+        old = np.asarray(self.labels.read(result.frame))
+        new = result.labels.astype(old.dtype, copy=True)
+        gone = [obj for obj in result.obj_ids if obj not in known]
+        if gone:
+            new[np.isin(new, gone)] = 0
+        keep = (new == 0) & ~np.isin(old, result.obj_ids)
+        new[keep] = old[keep]
+        self._write(result.frame, new, result.token)
+
+    def _write(self, frame: int, new: np.ndarray, token: int | None) -> None:
+        old = np.asarray(self.labels.read(frame))
+        if np.array_equal(old, new):
+            return
+        entry = self._entry(token)
+        if entry is not None and frame not in entry.frames:
+            entry.frames[frame] = old.copy()
+        self.labels.write(frame, new)
+        self.frame_written.emit(frame)
+
+    # ------------------------------------------------------------------ scores
+    def lost_frames(self, obj: int) -> list[int]:
+        """Frames where the object is probably lost (object score below the threshold)."""
+        threshold = self.settings.lost_below
+        return sorted(f for f, s in self.scores.get(obj, {}).items() if s < threshold)
+
+    # ------------------------------------------------------------------ undo
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def undo_label(self) -> str | None:
+        return self._undo[-1].label if self._undo else None
+
+    def undo(self) -> str | None:
+        """Undo the last action (prompt edit, accepted results, object change, load)."""
+        if not self._undo:
+            return None
+        entry = self._undo.pop()
+        if entry.objects is not None:
+            self.objects = entry.objects
+            self.objects_changed.emit()
+            if self.active != entry.active:
+                self.active = entry.active
+                self.active_changed.emit(entry.active)
+        if entry.prompts is not None:
+            for key in {*entry.prompts, *self._prompts}:
+                if not _same_prompt(entry.prompts.get(key), self._prompts.get(key)):
+                    self._dirty[key] = _Dirty(None, write=False)
+            self._prompts = entry.prompts
+            self.prompts_changed.emit()
+        if entry.protected is not None:
+            self.protected = entry.protected
+            self.protected_changed.emit()
+        if entry.scores is not None:
+            self.scores = entry.scores
+            self.scores_changed.emit()
+        if self.labels is not None:
+            for frame, old in entry.frames.items():
+                self.labels.write(frame, old)
+                self.frame_written.emit(frame)
+        self.history_changed.emit()
+        return entry.label
+
+    def _record(
+        self,
+        label: str,
+        *,
+        objects: bool = False,
+        prompts: bool = False,
+        protected: bool = False,
+        scores: bool = False,
+    ) -> _UndoEntry:
+        """Open an undo entry holding copies of what the action is about to change."""
+        entry = _UndoEntry(label, self._next_token)
+        self._next_token += 1
+        if objects:
+            entry.objects = [replace(obj) for obj in self.objects]
+            entry.active = self.active
+        if prompts:
+            entry.prompts = dict(self._prompts)
+        if protected:
+            entry.protected = set(self.protected)
+        if scores:
+            entry.scores = {obj: dict(frames) for obj, frames in self.scores.items()}
+        self._undo.append(entry)
+        del self._undo[:-UNDO_DEPTH]
+        self.history_changed.emit()
+        return entry
+
+    def _entry(self, token: int | None) -> _UndoEntry | None:
+        for entry in reversed(self._undo):
+            if entry.token == token:
+                return entry
+        return None
+
+    # ------------------------------------------------------------------ sessions
+    def to_session(self) -> Session:
+        """The session as saved to a file (``napari_sam2.session``)."""
+        if self.image is None:
+            raise PluginInputError("pick an image first: a session belongs to an image")
+        return Session(
+            source=self.image.describe(),
+            model=self.model.describe(),
+            settings=self.settings.to_json(),
+            objects=[SessionObject(o.id, o.name, o.color) for o in self.objects],
+            prompts=self.prompts,
+            protected_frames=sorted(self.protected),
+        )
+
+    def load_session(self, session: Session) -> None:
+        """Replace objects, prompts, protected frames and settings with a session's (undoable).
+
+        The image's layout must already follow the session's (see
+        :meth:`ImageSpec.with_source`); labels already in the layer stay.
+
+        Raises:
+            SessionError: the session was made for an image of another size, or its prompts
+                do not fit this image.
+        """
+        if self.image is None:
+            raise PluginInputError("pick the image the session was made for first")
+        session.check_source(self.image.num_frames, self.image.frame_shape)
+        if any(o.id > MAX_OBJECT_ID for o in session.objects):
+            raise SessionError(f"object ids above {MAX_OBJECT_ID} are not supported")
+        self._record("load session", objects=True, prompts=True, protected=True, scores=True)
+        self.objects = [
+            ObjectInfo(o.id, o.name or f"object {o.id}", o.color or _palette(o.id))
+            for o in session.objects
+        ]
+        old_prompts = self._prompts
+        self._prompts = {(p.frame, p.object): p for p in session.prompts}
+        for key in {*old_prompts, *self._prompts}:
+            self._dirty[key] = _Dirty(None, write=False)
+        self.protected = set(session.protected_frames)
+        self.scores = {}
+        settings = Settings.from_json({**self.settings.to_json(), **session.settings})
+        self.settings = settings
+        name = session.model.get("name")
+        if name and name != self.model.name:
+            self.set_model(
+                ModelChoice(
+                    name=name,
+                    checkpoint=session.model.get("checkpoint"),
+                    device=self.model.device,
+                    allow_download=self.model.allow_download,
+                )
+            )
+        self.active = self.objects[0].id if self.objects else None
+        self._clamp_range()
+        for signal in (
+            self.objects_changed,
+            self.prompts_changed,
+            self.protected_changed,
+            self.scores_changed,
+            self.settings_changed,
+        ):
+            signal.emit()
+        self.active_changed.emit(self.active)
+
+
+# ---------------------------------------------------------------------- helpers
+def _palette(obj_id: int) -> str:
+    return PALETTE[(obj_id - 1) % len(PALETTE)]
+
+
+def _same_prompt(a: FramePrompt | None, b: FramePrompt | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    if (a.mask is None) != (b.mask is None):
+        return False
+    if a.mask is not None and not np.array_equal(a.mask, b.mask):
+        return False
+    return (
+        np.allclose(np.reshape(a.points, (-1, 2)), np.reshape(b.points, (-1, 2)))
+        if len(a.points) == len(b.points)
+        else False
+    ) and (list(a.labels), a.box) == (list(b.labels), b.box)
+
+
+def _frames_text(frames: list[int], limit: int = 8) -> str:
+    text = ", ".join(map(str, frames[:limit]))
+    return text + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
+
+
+_CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def controller_for(viewer: Any) -> TrackingController:
+    """The tracking session of a viewer, created on first use (state per viewer, never a
+    process-wide singleton; dock widgets of the same viewer share it)."""
+    controller = _CONTROLLERS.get(viewer)
+    if controller is None:
+        controller = _CONTROLLERS[viewer] = TrackingController()
+    return controller

@@ -1,0 +1,269 @@
+"""The engine side of a tracking session: the model, the video predictor and its state.
+
+Every method that touches torch runs in a worker thread, one job at a time (the plugin's job
+runner guarantees it), so nothing here locks. ``torch`` and ``sam2_engine`` are imported on
+first use: importing this module is free.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_sam2.session import FramePrompt
+
+if TYPE_CHECKING:
+    from napari_sam2._image_spec import ImageSpec
+
+#: The model the plugin proposes first.
+DEFAULT_MODEL = "sam2.1_hiera_tiny"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model to run, and where.
+
+    Attributes:
+        name: a preset name (``sam2.1_hiera_tiny`` ...), or the label of an injected model.
+        checkpoint: a local ``.pt`` file for the preset; None takes it from the cache.
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        allow_download: fetch a preset missing from the cache.
+        injected: the model was handed over ready-made (tests, scripts), not loaded by name.
+    """
+
+    name: str = DEFAULT_MODEL
+    checkpoint: str | None = None
+    device: str = "auto"
+    allow_download: bool = False
+    injected: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.checkpoint, self.device, self.injected)
+
+    def describe(self) -> dict[str, Any]:
+        """The session file's ``model`` entry."""
+        return {"name": self.name, "checkpoint": self.checkpoint, "device": self.device}
+
+
+@dataclass
+class DownloadProgress:
+    """Bytes of a checkpoint downloaded so far (total None when the server does not say)."""
+
+    name: str
+    done: int
+    total: int | None
+
+
+@dataclass
+class PromptOutcome:
+    """One object's mask on one frame after its prompts changed (mask None: prompts gone)."""
+
+    frame: int
+    obj: int
+    mask: np.ndarray | None
+    score: float | None
+
+
+@dataclass
+class TrackedFrame:
+    """One propagated frame: all objects merged into labels, and each object's score."""
+
+    frame: int
+    obj_ids: list[int]
+    labels: np.ndarray
+    scores: dict[int, float]
+
+
+class EngineLink:
+    """Owns the model, the :class:`~sam2_engine.VideoPredictor` and its video state."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.predictor: Any = None
+        self.state: Any = None
+        self.model_key: tuple | None = None
+        self.state_key: tuple | None = None
+
+    # ------------------------------------------------------------------ readiness
+    def matches(self, choice: ModelChoice, image: ImageSpec) -> bool:
+        """True when the loaded model and state are those for ``choice`` and ``image``."""
+        return (
+            self.state is not None and self.model_key == choice.key and self.state_key == image.key
+        )
+
+    def frame_is_encoded(self, frame: int) -> bool:
+        """True when the frame's image features are cached (a click decodes only)."""
+        return self.state is not None and frame in self.state.features
+
+    # ------------------------------------------------------------------ model
+    def inject(self, model: Any, choice: ModelChoice) -> None:
+        """Use a ready model (tests, scripts); ``choice.injected`` must be True."""
+        from sam2_engine import VideoPredictor
+
+        self.model = model
+        self.predictor = VideoPredictor(model)
+        self.model_key = choice.key
+        self.state = self.state_key = None
+
+    def load(self, choice: ModelChoice) -> Iterator[DownloadProgress | None]:
+        """Load ``choice`` unless it is loaded; yields download progress (worker thread).
+
+        Raises the engine's errors (``ModelNotFoundError``, ``DownloadError``,
+        ``CheckpointMismatchError``...) with messages written for users.
+        """
+        if self.model is not None and self.model_key == choice.key:
+            return
+        if choice.injected:
+            raise RuntimeError(f"the injected model {choice.name!r} is no longer available")
+        from sam2_engine import VideoPredictor, load_model
+        from sam2_engine.weights import ensure_checkpoint, find_checkpoint
+
+        checkpoint = choice.checkpoint
+        if checkpoint is None:
+            if find_checkpoint(choice.name) is None and choice.allow_download:
+                checkpoint = yield from _download(choice.name)
+            else:  # raises ModelNotFoundError (saying how to get it) when absent
+                checkpoint = ensure_checkpoint(choice.name, allow_download=False)
+        model = load_model(choice.name, checkpoint=checkpoint, device=choice.device)
+        self.model, self.predictor = model, VideoPredictor(model)
+        self.model_key = choice.key
+        self.state = self.state_key = None
+
+    # ------------------------------------------------------------------ state
+    def ensure_state(self, image: ImageSpec) -> bool:
+        """Open ``image`` in the predictor unless already open; True if the state is new."""
+        if self.predictor is None:
+            raise RuntimeError("no model is loaded")
+        if self.state is not None and self.state_key == image.key:
+            return False
+        self.state = self.predictor.init_state(image.data, **image.frame_options())
+        self.state_key = image.key
+        return True
+
+    # ------------------------------------------------------------------ prompts
+    def apply(self, frame: int, obj: int, prompt: FramePrompt | None, keep_object: bool):
+        """Send one object's prompts on one frame to the engine (None removes them).
+
+        ``keep_object`` says whether the object has prompts on other frames; an object left
+        without any is removed from the engine (it could not be propagated otherwise).
+        """
+        predictor, state = self.predictor, self.state
+        if prompt is None or prompt.is_empty:
+            if obj in state.objects:
+                if keep_object:
+                    predictor.clear_all_prompts_in_frame(state, frame, obj, need_output=False)
+                else:
+                    predictor.remove_object(state, obj, need_output=False)
+            return PromptOutcome(frame, obj, None, None)
+        if prompt.mask is not None:
+            _, ids, masks = predictor.add_new_mask(state, frame, obj, prompt.mask)
+        else:
+            _, ids, masks = predictor.add_new_points_or_box(
+                state,
+                frame,
+                obj,
+                points=prompt.points or None,
+                labels=prompt.labels or None,
+                box=prompt.box,
+                clear_old_points=True,
+            )
+        mask = (masks[ids.index(obj), 0] > 0).cpu().numpy()
+        return PromptOutcome(frame, obj, mask, self.score(obj, frame))
+
+    # ------------------------------------------------------------------ propagation
+    def propagate(self, start: int, count: int, reverse: bool) -> Iterator[TrackedFrame]:
+        """Track all objects from ``start`` over ``count`` more frames (yields each frame)."""
+        from sam2_engine.sinks import merge_to_labels
+
+        frames = self.predictor.propagate_in_video(
+            self.state, start_frame_idx=start, max_frame_num_to_track=count, reverse=reverse
+        )
+        for frame, ids, masks in frames:
+            labels = merge_to_labels(ids, masks)
+            scores = {obj: self.score(obj, frame) for obj in ids}
+            yield TrackedFrame(frame, list(ids), labels, scores)
+
+    def score(self, obj: int, frame: int) -> float | None:
+        """The object-score logit of an object on a frame (> 0: judged present)."""
+        tracked = self.state.objects.get(obj)
+        if tracked is None:
+            return None
+        for store in (tracked.pending_cond, tracked.pending_non_cond, tracked.cond_outputs):
+            out = store.get(frame)
+            if out is not None:
+                return float(out.object_score_logits.reshape(-1)[0])
+        out = tracked.non_cond_outputs.pointer_output(frame)
+        return None if out is None else float(out.object_score_logits.reshape(-1)[0])
+
+
+def set_torch_threads(count: int) -> None:
+    """Cap torch's CPU threads (leaving a core to napari keeps the GUI fluid)."""
+    import torch
+
+    if count > 0 and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+
+
+def engine_info() -> dict[str, Any]:
+    """Model names with their cached files, and the devices torch can use (imports torch)."""
+    import torch
+
+    from sam2_engine.weights import checkpoint_status
+
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return {"models": checkpoint_status(), "devices": devices}
+
+
+class DownloadCancelled(Exception):
+    """Raised inside the download thread when the job was cancelled."""
+
+
+def _download(name: str) -> Iterator[DownloadProgress | None]:
+    """Download a checkpoint in a helper thread, yielding progress; returns the path.
+
+    A generator so that the worker can report progress and be cancelled: it yields at least
+    every 0.1 s (None while no bytes came), and closing it makes the download thread stop at
+    its next chunk (the engine then removes the partial file).
+    """
+    from sam2_engine.weights import download_checkpoint
+
+    updates: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_progress(done: int, total: int | None) -> None:
+        if stop.is_set():
+            raise DownloadCancelled(f"download of {name} cancelled")
+        updates.put(DownloadProgress(name, done, total))
+
+    def run() -> None:
+        try:
+            outcome["path"] = download_checkpoint(name, progress=False, on_progress=on_progress)
+        except BaseException as exc:  # handed to the worker thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"download {name}", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive() or not updates.empty():
+            try:
+                yield updates.get(timeout=0.1)
+            except queue.Empty:
+                yield None
+    finally:
+        stop.set()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return Path(outcome["path"])
