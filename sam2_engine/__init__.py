@@ -5,24 +5,37 @@ It never imports napari, Qt or the official ``sam2`` package (``tests/test_engin
 checks this). Keep this file import-light: submodules are imported where they are used.
 """
 
-from .build import build_model, load_model, save_random_checkpoint
-from .configs import MODEL_NAMES, PRESETS, HieraConfig, Sam2Config, get_config
-from .errors import Sam2EngineError
-from .image_predictor import ImagePredictor
-from .video_predictor import VideoPredictor
-from .video_state import VideoState
+from importlib import import_module
 
-__all__ = [
-    "MODEL_NAMES",
-    "PRESETS",
-    "HieraConfig",
-    "ImagePredictor",
-    "Sam2Config",
-    "Sam2EngineError",
-    "VideoPredictor",
-    "VideoState",
-    "build_model",
-    "get_config",
-    "load_model",
-    "save_random_checkpoint",
-]
+# Public names and the submodule each lives in. They are imported on first use, so that light
+# parts (frame sources, sinks, configs) can be used without paying for torch (e.g. the napari
+# reader opening a video).
+_EXPORTS = {
+    "build_model": "build",
+    "load_model": "build",
+    "save_random_checkpoint": "build",
+    "MODEL_NAMES": "configs",
+    "PRESETS": "configs",
+    "HieraConfig": "configs",
+    "Sam2Config": "configs",
+    "get_config": "configs",
+    "Sam2EngineError": "errors",
+    "ImagePredictor": "image_predictor",
+    "VideoPredictor": "video_predictor",
+    "VideoState": "video_state",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sam2_engine' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -16,7 +16,7 @@ from .errors import PromptError
 from .image_input import check_image, image_to_tensor
 from .modeling.sam2_model import ImageFeatures, Sam2Model
 from .postprocess import fill_holes, remove_sprinkles
-from .prompts import check_box, check_inside, check_points, to_model_coords
+from .prompts import prompt_points
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -202,9 +202,17 @@ class ImagePredictor:
         normalize_coords,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         height, width = self._orig_hw[index]
-        coords, labels = self._prompt_points(
-            point_coords, point_labels, box, width, height, normalize_coords
+        coords, labels = prompt_points(
+            point_coords,
+            point_labels,
+            box,
+            width=width,
+            height=height,
+            image_size=self.model.image_size,
+            normalize=normalize_coords,
         )
+        if coords is not None:
+            coords, labels = coords.to(self.device), labels.to(self.device)
         masks_in = self._mask_prompt(mask_input)
         feats = self._features.select(index)
         prompt_encoder = self.model.sam_prompt_encoder
@@ -229,35 +237,6 @@ class ImagePredictor:
             return (t[0] if t.shape[0] == 1 else t).numpy()
 
         return to_numpy(masks), to_numpy(ious), to_numpy(low_res)
-
-    def _prompt_points(self, point_coords, point_labels, box, width, height, normalize):
-        """Points and box corners as (B, N, 2) model-input coords and (B, N) labels."""
-        size = self.model.image_size
-        limit_w, limit_h = (width, height) if normalize else (1, 1)
-        coords = labels = None
-        if point_coords is not None or point_labels is not None:
-            pts, lbl = check_points(point_coords, point_labels)
-            check_inside(pts, limit_w, limit_h, "a point")
-            coords = to_model_coords(pts, width, height, size, normalize)
-            labels = torch.from_numpy(lbl)
-        if box is not None:
-            boxes = check_box(box, batched=True)
-            check_inside(boxes.reshape(-1, 2), limit_w, limit_h, "the box")
-            corners = to_model_coords(boxes.reshape(-1, 2, 2), width, height, size, normalize)
-            corner_labels = torch.tensor([[2, 3]], dtype=torch.int32).repeat(corners.shape[0], 1)
-            if coords is not None:
-                if coords.shape[0] != corners.shape[0]:
-                    raise PromptError(
-                        f"{corners.shape[0]} boxes but {coords.shape[0]} point sets: "
-                        "give one point set per box"
-                    )
-                coords = torch.cat([corners, coords], dim=1)
-                labels = torch.cat([corner_labels, labels], dim=1)
-            else:
-                coords, labels = corners, corner_labels
-        if coords is None:
-            return None, None
-        return coords.to(self.device), labels.to(self.device)
 
     def _mask_prompt(self, mask_input) -> torch.Tensor | None:
         if mask_input is None:

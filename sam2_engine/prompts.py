@@ -120,3 +120,50 @@ def check_mask(mask, height: int, width: int) -> torch.Tensor:
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise PromptError("mask contains NaN or infinite values")
     return torch.from_numpy(arr > 0 if arr.dtype != bool else arr.copy())
+
+
+def prompt_points(
+    points,
+    labels,
+    box,
+    *,
+    width: int,
+    height: int,
+    image_size: int,
+    normalize: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Clicks and box(es) as the model takes them: box corners first (labels 2, 3), then the
+    clicks, in model-input pixels.
+
+    Args:
+        points, labels: (N, 2) / (N,) or, for B prompts, (B, N, 2) / (B, N); or None.
+        box: (4,) or (B, 4); or None.
+        width, height: the input image's size (coordinates are checked against it, or against
+            [0, 1] when ``normalize`` is False).
+
+    Returns:
+        coords (B, N, 2) float32 and labels (B, N) int32, or (None, None) without prompts.
+    """
+    limit_w, limit_h = (width, height) if normalize else (1, 1)
+    coord_parts, label_parts = [], []
+    if box is not None:
+        boxes = check_box(box, batched=True)
+        check_inside(boxes.reshape(-1, 2), limit_w, limit_h, "the box")
+        coord_parts.append(boxes.reshape(-1, 2, 2))
+        label_parts.append(np.tile(np.array([[2, 3]], dtype=np.int32), (boxes.shape[0], 1)))
+    if points is not None or labels is not None:
+        pts, lbl = check_points(points, labels)
+        check_inside(pts, limit_w, limit_h, "a point")
+        if coord_parts and coord_parts[0].shape[0] != pts.shape[0]:
+            raise PromptError(
+                f"{coord_parts[0].shape[0]} boxes but {pts.shape[0]} point sets: "
+                "give one point set per box"
+            )
+        coord_parts.append(pts)
+        label_parts.append(lbl)
+    if not coord_parts:
+        return None, None
+    coords = to_model_coords(
+        np.concatenate(coord_parts, axis=1), width, height, image_size, normalize
+    )
+    return coords, torch.from_numpy(np.concatenate(label_parts, axis=1))

@@ -21,17 +21,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .errors import VideoStateError
 from .feature_cache import FeatureCache
 from .frames import open_frames
+from .memory_bank import gather_memory
 from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
 from .postprocess import fill_holes
 from .prefetch import FramePrefetcher
-from .prompts import check_box, check_inside, check_mask, check_points, to_model_coords
+from .prompts import check_mask, prompt_points
 from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
 
 #: Default budget of the per-session image feature cache (about 16 frames of a 1024 model).
@@ -163,34 +163,22 @@ class VideoPredictor:
         self._check_frame(state, frame_idx)
         if points is None and box is None:
             raise ValueError("give points (with labels) or a box: both are None")
-        # coordinates are checked against the frame (or [0, 1] when already normalised)
-        width, height = (state.video_width, state.video_height) if normalize_coords else (1, 1)
-        coord_parts, label_parts = [], []
-        if box is not None:
-            if not clear_old_points:
-                raise ValueError(
-                    "a box must come before any click: pass clear_old_points=True with a box"
-                )
-            box_arr = check_box(box)
-            check_inside(box_arr.reshape(-1, 2), width, height, "the box")
-            # SAM 2 takes a box as two labelled points placed before the clicks
-            coord_parts.append(box_arr.reshape(1, 2, 2))
-            label_parts.append(np.array([[2, 3]], dtype=np.int32))
-        if points is not None or labels is not None:
-            pts, lbl = check_points(points, labels)
-            if pts.shape[0] != 1:
-                raise ValueError(f"points for one object must be (N, 2), got {pts.shape}")
-            check_inside(pts, width, height, "a point")
-            coord_parts.append(pts)
-            label_parts.append(lbl)
-        model_coords = to_model_coords(
-            np.concatenate(coord_parts, axis=1),
-            state.video_width,
-            state.video_height,
-            self.image_size,
-            normalize_coords,
-        ).to(state.device)
-        model_labels = torch.from_numpy(np.concatenate(label_parts, axis=1)).to(state.device)
+        if box is not None and not clear_old_points:
+            raise ValueError(
+                "a box must come before any click: pass clear_old_points=True with a box"
+            )
+        coords, labels_t = prompt_points(
+            points,
+            labels,
+            box,
+            width=state.video_width,
+            height=state.video_height,
+            image_size=self.image_size,
+            normalize=normalize_coords,
+        )
+        if coords.shape[0] != 1:
+            raise ValueError("prompts for one object must be (N, 2) points and a (4,) box")
+        model_coords, model_labels = coords.to(state.device), labels_t.to(state.device)
 
         obj = self._object(state, obj_id, create=True)
         old = None if clear_old_points else obj.points.get(frame_idx)
@@ -544,94 +532,12 @@ class VideoPredictor:
         reverse: bool,
     ) -> torch.Tensor:
         """The frame's features after attending to the object's memories and pointers."""
-        model = self.model
-        num_maskmem = model.config.num_maskmem
-        device = state.device
-        cond, unselected = self._select_cond_frames(obj, frame_idx)
-
-        # (slot, output): conditioning frames take slot 0, recent frames slots 1..num_maskmem-1
-        slots = [(0, out) for out in cond.values()]
-        step = 1 if reverse else -1
-        for slot in range(1, num_maskmem):
-            prev = frame_idx + step * (num_maskmem - slot)
-            out = obj.non_cond_outputs.get(prev, unselected.get(prev))
-            if out is not None:
-                slots.append((slot, out))
-
-        if state.maskmem_pos is None:
-            raise VideoStateError("no memory has been encoded yet: call propagate_in_video")
-        mem_pos_map = state.maskmem_pos.to(device).flatten(2).transpose(1, 2)  # (1, hw, mem)
-        memories, positions = [], []
-        for slot, out in slots:
-            # stored in bf16; attention runs in the model's dtype
-            memories.append(out.maskmem.to(device=device, dtype=mem_pos_map.dtype).flatten(2))
-            positions.append(mem_pos_map + model.memory_slot_encoding(slot))
-        memory = torch.cat(memories, dim=2).transpose(1, 2)  # (1, k*hw, mem)
-        memory_pos = torch.cat(positions, dim=1)  # (1, k*hw, mem)
-
-        offsets, pointers = self._gather_pointers(state, obj, frame_idx, cond, unselected, reverse)
-        num_ptr_tokens = 0
-        if pointers:
-            max_ptrs = min(state.num_frames, model.config.max_obj_ptrs_in_encoder)
-            ptr_pos = model.pointer_positions(offsets, max_ptrs)
-            ptrs = torch.stack([p.to(device) for p in pointers], dim=1)  # (1, P, C)
-            ptr_tokens, ptr_token_pos = model.split_pointers(ptrs, ptr_pos)
-            memory = torch.cat([memory, ptr_tokens.to(memory.dtype)], dim=1)
-            memory_pos = torch.cat([memory_pos, ptr_token_pos.to(memory.dtype)], dim=1)
-            num_ptr_tokens = ptr_tokens.shape[1]
-        return model.attend_to_memory(feats.embed, feats.pos, memory, memory_pos, num_ptr_tokens)
-
-    def _select_cond_frames(
-        self, obj: TrackedObject, frame_idx: int
-    ) -> tuple[dict[int, FrameOutput], dict[int, FrameOutput]]:
-        """Conditioning frames to attend to (all, or the closest ``max_cond_frames_in_attn``)."""
-        cond = obj.cond_outputs
-        limit = self.max_cond_frames_in_attn
-        if limit == -1 or len(cond) <= limit:
-            return cond, {}
-        chosen: dict[int, FrameOutput] = {}
-        before = max((t for t in cond if t < frame_idx), default=None)
-        after = min((t for t in cond if t >= frame_idx), default=None)
-        for t in (before, after):
-            if t is not None:
-                chosen[t] = cond[t]
-        rest = sorted((t for t in cond if t not in chosen), key=lambda t: abs(t - frame_idx))
-        for t in rest[: limit - len(chosen)]:
-            chosen[t] = cond[t]
-        unselected = {t: out for t, out in cond.items() if t not in chosen}
-        return chosen, unselected
-
-    def _gather_pointers(
-        self,
-        state: VideoState,
-        obj: TrackedObject,
-        frame_idx: int,
-        cond: dict[int, FrameOutput],
-        unselected: dict[int, FrameOutput],
-        reverse: bool,
-    ) -> tuple[list[int], list[torch.Tensor]]:
-        """Object pointers a frame attends to, with their temporal offsets."""
-        cfg = self.model.config
-        sign = -1 if reverse else 1
-        offsets, pointers = [], []
-        # pointers of conditioning frames, only from the past in the direction of travel
-        for t, out in cond.items():
-            if (t >= frame_idx) if reverse else (t <= frame_idx):
-                offset = (frame_idx - t) * sign
-                offsets.append(offset if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(offset))
-                pointers.append(out.obj_ptr)
-        max_ptrs = min(state.num_frames, cfg.max_obj_ptrs_in_encoder)
-        for distance in range(1, max_ptrs):
-            t = frame_idx - sign * distance
-            if not 0 <= t < state.num_frames:
-                break
-            out = obj.non_cond_outputs.pointer_output(t)
-            if out is None:
-                out = unselected.get(t)
-            if out is not None:
-                offsets.append(distance)
-                pointers.append(out.obj_ptr)
-        return offsets, pointers
+        memory, memory_pos, num_ptr_tokens = gather_memory(
+            self.model, state, obj, frame_idx, reverse, self.max_cond_frames_in_attn
+        )
+        return self.model.attend_to_memory(
+            feats.embed, feats.pos, memory, memory_pos, num_ptr_tokens
+        )
 
     def _clear_memory_around(self, obj: TrackedObject, frame_idx: int) -> None:
         window = self.model.config.num_maskmem

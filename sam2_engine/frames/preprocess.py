@@ -9,8 +9,12 @@ to [0, 1] as the uint8 path is implicitly. The aspect ratio is not kept (as in S
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 from PIL import Image
 
 from .errors import FrameSourceError
@@ -57,6 +61,8 @@ def to_model_input(frame_rgb: np.ndarray, image_size: int) -> torch.Tensor:
     resized = resize_rgb(frame_rgb, image_size)
     # uint8 / 255.0 is computed in float64 and then rounded to float32, like the official loader.
     values = resized / 255.0 if resized.dtype == np.uint8 else resized
+    import torch  # torch-free import of the frame sources (the napari reader uses them)
+
     tensor = torch.from_numpy(np.ascontiguousarray(values.transpose(2, 0, 1)))
     tensor = tensor.to(torch.float32)
     tensor -= torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
