@@ -125,3 +125,26 @@ def test_frames_that_change_shape(small_model):
     with torch.inference_mode(), pytest.raises(Exception, match="frame 2"):
         list(predictor.propagate_in_video(state))
     assert sorted(state.objects[1].tracked) == [0, 1]
+
+
+def test_reduced_precision_is_opt_in_and_close(small_model):
+    """bf16 autocast (CPU here; the same switch serves CUDA) runs and stays near fp32."""
+    image = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        predictor = ImagePredictor(small_model, precision=precision)
+        predictor.set_image(image)
+        masks, scores, _ = predictor.predict(point_coords=[[30, 20]], point_labels=[1])
+        results[precision] = (masks, scores)
+    assert np.abs(results["fp32"][1] - results["bf16"][1]).max() < 0.05
+    agree = (results["fp32"][0] == results["bf16"][0]).mean()
+    assert agree > 0.9
+    video = VideoPredictor(small_model, precision="bf16")
+    state = video.init_state(np.stack([image[..., 0]] * 3))
+    video.add_new_points_or_box(state, 0, 1, points=[[30, 20]], labels=[1])
+    frames = list(video.propagate_in_video(state))
+    assert len(frames) == 3 and all(torch.isfinite(m).all() for _, _, m in frames)
+    with pytest.raises(ValueError, match="fp16"):
+        ImagePredictor(small_model, precision="fp16")
+    with pytest.raises(ValueError, match="Unknown precision"):
+        VideoPredictor(small_model, precision="int8")
