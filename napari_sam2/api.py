@@ -431,41 +431,37 @@ def _frame_range(frames: FrameRange, num_frames: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class _Pass:
-    """One call of ``propagate_in_video``."""
+    """One call of ``propagate_in_video``: ``count + 1`` frames from ``start``."""
 
     start: int
     count: int  # frames after ``start`` (the engine's max_frame_num_to_track)
     reverse: bool
-    skip_start: bool  # the start frame was already yielded by the previous pass
-
-    @property
-    def frames(self) -> int:
-        return self.count + 1 - self.skip_start
 
 
 def _plan(prompted: list[int], direction: str, start: int, stop: int) -> list[_Pass]:
-    """The propagation passes covering [start, stop) from the prompted frames."""
+    """The propagation passes covering [start, stop) from the prompted frames.
+
+    As in the official examples, "both" runs forward from the earliest prompted frame, then
+    backward from it: that frame comes twice, and the backward pass's result is the final one
+    (it differs only for objects not prompted on that frame).
+    """
     first, last = prompted[0], prompted[-1]
     if direction == "backward":
         # the engine yields nothing when going backward from frame 0: go "forward" 0 frames
         if last == 0:
-            return [_Pass(0, 0, False, False)]
-        return [_Pass(last, last - start, True, False)]
-    passes = [_Pass(first, stop - 1 - first, False, False)]
+            return [_Pass(0, 0, False)]
+        return [_Pass(last, last - start, True)]
+    passes = [_Pass(first, stop - 1 - first, False)]
     if direction == "both" and first > start:
-        passes.append(_Pass(first, first - start, True, True))
+        passes.append(_Pass(first, first - start, True))
     return passes
 
 
 def _propagate(predictor: VideoPredictor, state, passes: list[_Pass]) -> Iterator[tuple]:
     for p in passes:
-        frames = predictor.propagate_in_video(
+        yield from predictor.propagate_in_video(
             state, start_frame_idx=p.start, max_frame_num_to_track=p.count, reverse=p.reverse
         )
-        for frame_idx, obj_ids, masks in frames:
-            if p.skip_start and frame_idx == p.start:
-                continue
-            yield frame_idx, obj_ids, masks
 
 
 def _frame_options(session: Session, given: dict[str, Any]) -> dict[str, Any]:
@@ -491,6 +487,8 @@ def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
         return tqdm(total=total, desc="Tracking", unit="frame", leave=False), True
     if progress is False or progress is None:
         return None, False
+    if getattr(progress, "total", 0) is None:  # e.g. tqdm(total=None): tell it now
+        progress.total = total
     return progress, False
 
 
@@ -543,8 +541,11 @@ def track(
         overwrite: replace an existing output file (refused otherwise, before any work).
         stream: return an iterator of ``(frame_idx, labels (H, W))`` in the order frames are
             tracked, instead of the stack (frames are also written to ``output`` if given).
+            With ``direction="both"`` the earliest prompted frame comes twice, once per pass;
+            the second is the final result.
         progress: ``True`` for a tqdm bar, ``False`` for none, or an object with
-            ``update(n)`` (a tqdm bar or ``napari.utils.progress`` of your own).
+            ``update(n)`` (a tqdm bar or ``napari.utils.progress`` of your own; a ``total``
+            of None is set to the number of frames to track).
         return_info: also return a dict recording the model, checkpoint SHA-256, software
             version, direction, frames and objects (what a written file records as well).
         axes, axis, index, channel, contrast_limits: how to read the frames, as in
@@ -611,7 +612,7 @@ def track(
     sink = _open_sink(
         output, (stop - start, state.video_height, state.video_width), dtype, overwrite
     )
-    bar, own_bar = _progress_bar(progress, sum(p.frames for p in passes))
+    bar, own_bar = _progress_bar(progress, sum(p.count + 1 for p in passes))
     shifted = (
         (frame_idx - start, obj_ids, masks)
         for frame_idx, obj_ids, masks in _propagate(predictor, state, passes)
