@@ -155,6 +155,19 @@ def describe(outputs: Mapping[str, Sequence[str]]) -> str:
     return ", ".join(parts) or "nothing"
 
 
+def describe_available(kind: str) -> str:
+    """``describe`` of what ``kind`` can be written to here, noting what this PyAV lacks."""
+    here = available_codecs(kind)
+    missing = {
+        suffix: [c for c in codecs if c not in here.get(suffix, ())]
+        for suffix, codecs in OUTPUTS[kind].items()
+    }
+    missing = {suffix: codecs for suffix, codecs in missing.items() if codecs}
+    if not missing:
+        return describe(here)
+    return f"{describe(here)}; this PyAV/FFmpeg cannot write {describe(missing)}"
+
+
 def codec_available(name: str, layout: str) -> bool:
     """Whether PyAV here has the encoder ``name`` (and, for VP9 with alpha, a working round
     trip)."""
@@ -217,23 +230,21 @@ def output_suffix(output: Path, kind: str) -> str:
     suffix = output.suffix.lower()
     if suffix not in outputs:
         raise ExportError(
-            f"cannot write {kind!r} to {output.name!r}: give {describe(outputs)} "
-            f"(available here: {describe(available_codecs(kind))})"
+            f"cannot write {kind!r} to {output.name!r}: give {describe_available(kind)}"
         )
     return suffix
 
 
 def choose_codec(kind: str, suffix: str, codec: str | None) -> Codec:
     """The codec to use, checked against the container and this installation."""
-    here = available_codecs(kind)
     allowed = OUTPUTS[kind][suffix]
     where = "a folder" if suffix == FOLDER else f"{suffix} files"
     if codec is not None and codec not in allowed:
         raise ExportError(
             f"codec {codec!r} cannot write {kind!r} to {where}; choose one of "
-            f"{', '.join(allowed)} (all {kind!r} outputs available here: {describe(here)})"
+            f"{', '.join(allowed)} (all {kind!r} outputs: {describe_available(kind)})"
         )
-    usable = here.get(suffix, ())
+    usable = available_codecs(kind).get(suffix, ())
     wanted = [codec] if codec is not None else list(allowed)
     for name in wanted:
         if name in usable:
@@ -241,7 +252,7 @@ def choose_codec(kind: str, suffix: str, codec: str | None) -> Codec:
     missing = "with alpha " if LAYOUT[kind] == "rgba" else ""
     raise ExportError(
         f"this PyAV/FFmpeg cannot encode {' or '.join(wanted)} {missing}for {kind!r} {where}; "
-        f"available here: {describe(here)}"
+        f"available here: {describe(available_codecs(kind))}"
     )
 
 

@@ -260,7 +260,10 @@ def export_video(
     spec = choose_codec(kind, suffix, codec)
     _check_options(kind, background, feather, dilate)
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists; remove it or pass overwrite=True")
+        raise FileExistsError(
+            f"{output} already exists; choose another name or allow overwriting it "
+            "(overwrite=True, --overwrite on the command line)"
+        )
     source = open_frames(video)
     label_source = None
     try:
