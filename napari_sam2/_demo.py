@@ -58,7 +58,8 @@ class DemoResult:
             f"Files in {self.folder}:",
             *(f"  {name:<14} {path.name}" for name, path in self.files.items()),
             *(f"  {name:<14} skipped: {why}" for name, why in self.skipped.items()),
-            f"Open them in napari: napari {self.files['image']} {self.files['labels']}",
+            f"View them: napari {self.files['image']} {self.files['labels']} "
+            "(right-click the labels layer > Convert to Labels)",
         ]
         return "\n".join(lines)
 
@@ -175,7 +176,7 @@ def run_demo(
 
     Args:
         frames: frames of the time-lapse to track (the default keeps it to 1-3 minutes on a
-            laptop CPU at the model's full 1024 px input).
+            2-core CPU at the model's full 1024 px input).
         objects: cells to click on frame 0 (one positive click each).
         model, checkpoint, device, image_size: see :func:`napari_sam2.api.get_model`.
         download: download the checkpoint if it is not cached.
