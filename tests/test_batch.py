@@ -84,6 +84,15 @@ def test_load_jobs_resolves_paths_against_the_json_folder(data):
     assert jobs[1].load_session().object_ids == [1, 2]
 
 
+def test_a_session_is_a_template_with_its_reading_choices(tmp_path):
+    session = session_from_prompts(PROMPTS)
+    session.source = {"path": "first.tif", "shape": [9, 10, 12], "channel": 1, "axis": "Z"}
+    job = Job("other.tif", tmp_path / "o.tif", session=session, frame_options={"channel": 0})
+    loaded = job.load_session()
+    assert "shape" not in loaded.source and session.source["shape"] == [9, 10, 12]
+    assert job.open_options(loaded) == {"axis": "Z", "channel": 0}
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -93,6 +102,10 @@ def test_load_jobs_resolves_paths_against_the_json_folder(data):
         ({"input": "a.tif", "session": "s.json"}, r"no \['output'\]"),
         ({"input": "a.tif", "session": "s.json", "output": "a.tif", "gpu": 1}, "unknown keys"),
         ({"input": 3, "session": "s.json", "output": "a.tif"}, "paths are strings"),
+        (
+            {"input": "a.tif", "session": "s.json", "output": "a.tif", "frame_options": {"c": 1}},
+            "unknown frame options",
+        ),
     ],
 )
 def test_load_jobs_rejects_malformed_entries(tmp_path, entry, message):
