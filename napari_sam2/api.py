@@ -16,12 +16,13 @@ name, checkpoint SHA-256, software version): in the TIFF / zarr metadata of a wr
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,6 @@ def _config(model: str | Sam2Config, image_size: int | None) -> Sam2Config:
             f"image_size must be a multiple of 32, at least 64 (the official models use 1024), "
             f"got {image_size}"
         )
-    from dataclasses import replace
-
     return replace(config, image_size=image_size)
 
 
@@ -457,11 +456,19 @@ def _plan(prompted: list[int], direction: str, start: int, stop: int) -> list[_P
     return passes
 
 
-def _propagate(predictor: VideoPredictor, state, passes: list[_Pass]) -> Iterator[tuple]:
-    for p in passes:
-        yield from predictor.propagate_in_video(
-            state, start_frame_idx=p.start, max_frame_num_to_track=p.count, reverse=p.reverse
-        )
+def _propagate(
+    predictor: VideoPredictor, state: Any, passes: list[_Pass], start: int
+) -> Iterator[tuple]:
+    """``(frame_idx - start, obj_ids, masks)`` of every pass; closes ``state`` at the end."""
+    try:
+        for p in passes:
+            frames = predictor.propagate_in_video(
+                state, start_frame_idx=p.start, max_frame_num_to_track=p.count, reverse=p.reverse
+            )
+            for frame_idx, obj_ids, masks in frames:
+                yield frame_idx - start, obj_ids, masks
+    finally:
+        state.close()
 
 
 def _frame_options(session: Session, given: dict[str, Any]) -> dict[str, Any]:
@@ -520,7 +527,8 @@ def track(
     Args:
         video: anything ``sam2_engine.frames.open_frames`` reads: a numpy / dask / zarr array
             ((T, H, W), (T, H, W, C), ...), a TIFF / OME-TIFF, a zarr / OME-Zarr store, a
-            folder of images, a video file (.mp4, .avi, .mov, ...). Read lazily.
+            folder of images, a video file (.mp4, .avi, .mov, ...). Read lazily; files are
+            closed when tracking ends (a ``FrameSource`` passed in is closed too).
         prompts: object id -> frame -> ``{"points": [[x, y], ...], "labels": [1, 0, ...],
             "box": [x0, y0, x1, y1], "mask": (H, W) bool}`` (any subset; labels default to
             positive), or a session file saved by the plugin, or a ``Session``.
@@ -572,35 +580,36 @@ def track(
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if isinstance(output, (str, os.PathLike)):
         check_output(output, overwrite)
-    predictor_options = {**_session_predictor_options(session), **predictor_options}
-    loaded = _load(
-        model or session.model.get("name") or DEFAULT_MODEL,
-        checkpoint,
-        device,
-        image_size,
-        allow_download,
+    given = {"axes": axes, "axis": axis, "index": index, "channel": channel}
+    source = open_frames(
+        video, **_frame_options(session, {**given, "contrast_limits": contrast_limits})
     )
-    try:
-        predictor = VideoPredictor(loaded.model, **predictor_options)
-    except TypeError as err:
-        raise TypeError(f"unknown track() option: {err}") from None
-    frame_options = {
-        "axes": axes,
-        "axis": axis,
-        "index": index,
-        "channel": channel,
-        "contrast_limits": contrast_limits,
-    }
-    state = predictor.init_state(video, **_frame_options(session, frame_options))
-    start, stop = _frame_range(frames, state.num_frames)
-    apply_prompts(session, predictor, state)
-    prompted = sorted({p.frame for p in session.prompts})
-    outside = [t for t in prompted if not start <= t < stop]
-    if outside:
-        raise SessionError(
-            f"prompts on frame(s) {outside} lie outside the frames to track ({start}..{stop - 1})"
+    try:  # everything that can be checked without the model comes first
+        start, stop = _frame_range(frames, len(source))
+        passes = _check_prompts(session, source, direction, start, stop)
+        loaded = _load(
+            model or session.model.get("name") or DEFAULT_MODEL,
+            checkpoint,
+            device,
+            image_size,
+            allow_download,
         )
-    passes = _plan(prompted, direction, start, stop)
+        options = {**_session_predictor_options(session), **predictor_options}
+        try:
+            predictor = VideoPredictor(loaded.model, **options)
+        except TypeError as err:
+            raise TypeError(f"unknown track() option: {err}") from None
+        state = predictor.init_state(source)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        apply_prompts(session, predictor, state)
+        shape = (stop - start, state.video_height, state.video_width)
+        sink = _open_sink(output, shape, _label_dtype(session.object_ids), overwrite)
+    except BaseException:
+        state.close()
+        raise
     info = {
         **loaded.info,
         "direction": direction,
@@ -608,20 +617,13 @@ def track(
         "objects": session.object_ids,
         "source": _source_name(video),
     }
-    dtype = _label_dtype(session.object_ids)
-    sink = _open_sink(
-        output, (stop - start, state.video_height, state.video_width), dtype, overwrite
-    )
     bar, own_bar = _progress_bar(progress, sum(p.count + 1 for p in passes))
-    shifted = (
-        (frame_idx - start, obj_ids, masks)
-        for frame_idx, obj_ids, masks in _propagate(predictor, state, passes)
-    )
+    frames_iter = _propagate(predictor, state, passes, start)
     if stream:
-        frames_iter = _stream(shifted, start, sink, info, bar, own_bar)
-        return (frames_iter, info) if return_info else frames_iter
+        labels_iter = _stream(frames_iter, start, sink, info, bar, own_bar)
+        return (labels_iter, info) if return_info else labels_iter
     try:
-        write_propagation(shifted, sink, progress=bar, close=False)
+        write_propagation(frames_iter, sink, progress=bar, close=False)
         result = _finish(sink, info)
     finally:
         if own_bar:
@@ -629,10 +631,22 @@ def track(
     return (result, info) if return_info else result
 
 
+def _check_prompts(
+    session: Session, source: Any, direction: str, start: int, stop: int
+) -> list[_Pass]:
+    """Check the prompts against the frames (before any model work); plan the passes."""
+    session.check_source(len(source), (source.height, source.width))
+    prompted = sorted({p.frame for p in session.prompts})
+    outside = [t for t in prompted if not start <= t < stop]
+    if outside:
+        raise SessionError(
+            f"prompts on frame(s) {outside} lie outside the frames to track ({start}..{stop - 1})"
+        )
+    return _plan(prompted, direction, start, stop)
+
+
 def _session_predictor_options(session: Session) -> dict[str, Any]:
     """The session's recorded settings that are ``VideoPredictor`` options."""
-    import inspect
-
     names = set(inspect.signature(VideoPredictor).parameters) - {"model"}
     return {k: v for k, v in session.settings.items() if k in names}
 

@@ -210,6 +210,8 @@ def test_other_bad_input_is_explained(tmp_path, monkeypatch, model_args, video) 
     monkeypatch.setenv("NAPARI_SAM2_HOME", str(tmp_path / "empty"))
     with pytest.raises(ModelNotFoundError, match="not in the cache.*allow_download=True"):
         api.track(video, PROMPTS, model="sam2.1_hiera_tiny")
+    with pytest.raises(SessionError, match="frame 7 does not exist"):  # checked before loading
+        api.track(video, {1: {7: {"points": [[5, 5]]}}}, model="sam2.1_hiera_tiny")
     with pytest.raises(ValueError, match="direction must be one of"):
         api.track(video, PROMPTS, direction="sideways", **model_args)
     with pytest.raises(SessionError, match=r"outside the frames to track \(3..4\)"):
