@@ -593,6 +593,7 @@ def track(
             device,
             image_size,
             allow_download,
+            progress=progress is not False,
         )
         options = {**_session_predictor_options(session), **predictor_options}
         try:

@@ -24,9 +24,9 @@ from napari_sam2 import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-DEFAULT_MODEL = "sam2.1_hiera_tiny"  # the API's default; repeated here to keep --help light
+# api.DEFAULT_MODEL and api.DIRECTIONS, repeated here because the api imports torch
+DEFAULT_MODEL = "sam2.1_hiera_tiny"
 DIRECTIONS = ("both", "forward", "backward")
-VIDEO_KINDS = ("masks", "matte", "cutout", "background", "overlay")
 
 
 class UsageError(Exception):
@@ -208,7 +208,9 @@ def _add_export(sub: argparse.ArgumentParser) -> None:
         required=True,
         help="a video file (.mp4 .mov .mkv .webm .avi) or, with no suffix, a folder of PNGs",
     )
-    sub.add_argument("--kind", choices=VIDEO_KINDS, default="overlay", help="default overlay")
+    from napari_sam2.video_export import KINDS  # light: numpy only
+
+    sub.add_argument("--kind", choices=KINDS, default="overlay", help="default overlay")
     sub.add_argument("--objects", metavar="ID[,ID...]", help="object ids to show (default all)")
     sub.add_argument(
         "--background", help="background kind: a colour (#rrggbb, a name) or an image file"

@@ -86,6 +86,10 @@ def main(*args: str) -> int:
         return exit.code
 
 
+def test_cli_constants_match_the_api() -> None:
+    assert cli.DEFAULT_MODEL == api.DEFAULT_MODEL and cli.DIRECTIONS == api.DIRECTIONS
+
+
 def test_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
