@@ -370,6 +370,8 @@ def _cmd_models_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from napari_sam2 import api
     from sam2_engine.errors import ModelNotFoundError
 
@@ -383,8 +385,6 @@ def _cmd_track(args: argparse.Namespace) -> int:
     frame_options = _frame_options(args)
     _check_model_name(args.model)
     output = api.check_output(args.output, args.overwrite)
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     bar = tqdm(desc="Tracking", unit="frame", total=None)  # track() sets the total
     try:
