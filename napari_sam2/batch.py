@@ -409,15 +409,18 @@ def _track(model: Any, frames: Any, session: Session, output: Path, overwrite: b
 
     predictor = VideoPredictor(model, **_predictor_options(session))
     state = predictor.init_state(frames)
-    apply_prompts(session, predictor, state)
-    shape = (state.num_frames, state.video_height, state.video_width)
-    dtype = np.uint16 if max(session.object_ids) <= np.iinfo(np.uint16).max else np.uint32
-    if output.suffix.lower() == ".zarr":
-        sink = ZarrSink(output, shape, dtype=dtype, overwrite=overwrite)
-    else:
-        sink = TiffSink(output, shape, dtype, overwrite=overwrite)
-    write_propagation(predictor.propagate_in_video(state), sink, close=False)
-    write_propagation(predictor.propagate_in_video(state, reverse=True), sink)
+    try:
+        apply_prompts(session, predictor, state)
+        shape = (state.num_frames, state.video_height, state.video_width)
+        dtype = np.uint16 if max(session.object_ids) <= np.iinfo(np.uint16).max else np.uint32
+        if output.suffix.lower() == ".zarr":
+            sink = ZarrSink(output, shape, dtype=dtype, overwrite=overwrite)
+        else:
+            sink = TiffSink(output, shape, dtype, overwrite=overwrite)
+        write_propagation(predictor.propagate_in_video(state), sink, close=False)
+        write_propagation(predictor.propagate_in_video(state, reverse=True), sink)
+    finally:
+        state.close()  # prefetch thread, spilled outputs, open files: a worker runs many jobs
     return shape[0]
 
 
