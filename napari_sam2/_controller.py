@@ -264,6 +264,29 @@ class TrackingController:
                 self.settings.last_frame = last
             self.settings.first_frame = min(self.settings.first_frame, last)
 
+    def clear(self) -> None:
+        """Forget objects, prompts, protected frames, scores and history (another image).
+
+        The engine drops the old prompts at the next job.
+        """
+        self._dirty = {key: _Dirty(None, write=False) for key in self._prompts}
+        self._prompts = {}
+        self.objects = []
+        self.active = None
+        self.protected = set()
+        self.scores = {}
+        self.skipped_protected = []
+        self._undo = []
+        for signal in (
+            self.objects_changed,
+            self.prompts_changed,
+            self.protected_changed,
+            self.scores_changed,
+            self.history_changed,
+        ):
+            signal.emit()
+        self.active_changed.emit(None)
+
     def set_model(self, choice: ModelChoice) -> None:
         """Choose the model; it loads at the next job (a running job keeps the old one)."""
         if choice != self.model:

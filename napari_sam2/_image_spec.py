@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 AXIS_LETTERS = "TZCYX"
 
 
@@ -170,6 +172,26 @@ class ImageSpec:
     def dim(self, letter: str) -> int | None:
         """Position of an axis among the displayed dimensions (None if absent)."""
         return self.display_axes.index(letter) if letter in self.display_axes else None
+
+    def read_frame(self, frame: int) -> np.ndarray:
+        """The raw pixels of a frame: ``(H, W)``, or ``(H, W, 3)`` for three channels."""
+        key: list[int | slice] = []
+        for letter in self.axes:
+            if letter == self.axis:
+                key.append(int(frame))
+            elif letter in "YX" or (letter == "C" and not isinstance(self.channel, int)):
+                key.append(slice(None))
+            elif letter == "C":
+                key.append(self.channel)
+            else:
+                key.append(self.index[letter])
+        data = self.data[tuple(key)]
+        data = np.asarray(data.compute() if hasattr(data, "compute") else data)
+        kept = [a for a, k in zip(self.axes, key, strict=True) if isinstance(k, slice)]
+        data = data.transpose([kept.index(a) for a in "YXC" if a in kept])
+        if isinstance(self.channel, tuple):
+            data = data[..., list(self.channel)]
+        return data
 
     # ------------------------------------------------------------------ engine and session
     def frame_options(self) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""Corrections section: painted labels as a prompt, the protected frames, and undo."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_sam2._controller import TrackingController
+
+
+class CorrectionsSection(QGroupBox):
+    """Emits ``use_labels_requested`` (for the current frame); undo and unprotect go straight
+    to the controller."""
+
+    use_labels_requested = Signal()
+
+    def __init__(self, controller: TrackingController, parent: QWidget | None = None) -> None:
+        super().__init__("Corrections", parent)
+        self.controller = controller
+        self.use_labels_button = QPushButton("Use painted labels as prompt (this frame)")
+        self.use_labels_button.setToolTip(
+            "The active object's painted pixels on the current frame become its mask prompt; "
+            "propagate again from here to carry the correction on"
+        )
+        self.protected_label = QLabel()
+        self.protected_label.setWordWrap(True)
+        self.unprotect_button = QPushButton("Unprotect")
+        self.unprotect_button.setToolTip("Let propagation overwrite the painted frames again")
+        self.undo_button = QPushButton("Undo")
+        protected = QHBoxLayout()
+        protected.addWidget(self.protected_label, 1)
+        protected.addWidget(self.unprotect_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.use_labels_button)
+        layout.addLayout(protected)
+        layout.addWidget(self.undo_button)
+
+        self.use_labels_button.clicked.connect(self.use_labels_requested.emit)
+        self.unprotect_button.clicked.connect(self._unprotect)
+        self.undo_button.clicked.connect(self._undo)
+        controller.protected_changed.connect(self._show_protected)
+        controller.history_changed.connect(self._show_undo)
+        self._show_protected()
+        self._show_undo()
+
+    def _show_protected(self) -> None:
+        frames = sorted(self.controller.protected)
+        shown = ", ".join(map(str, frames[:12])) + (" ..." if len(frames) > 12 else "")
+        self.protected_label.setText(f"painted (protected) frames: {shown or 'none'}")
+        self.unprotect_button.setEnabled(bool(frames))
+
+    def _show_undo(self) -> None:
+        label = self.controller.undo_label
+        self.undo_button.setEnabled(label is not None)
+        self.undo_button.setText("Undo" if label is None else f"Undo: {label}")
+
+    def _unprotect(self) -> None:
+        self.controller.unprotect()
+
+    def _undo(self) -> None:
+        self.controller.undo()

@@ -1,0 +1,152 @@
+"""Model section: the eight presets (with whether each is on disk) or a local checkpoint file,
+the device, and whether downloads are allowed.
+
+The list of models and devices comes from the engine, which imports torch: it is filled by a
+background worker when the dock opens, so opening the dock never waits for torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_warning
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from napari_sam2._engine_link import DEFAULT_MODEL, ModelChoice, engine_info
+
+LOCAL_FILE = "local file..."
+
+
+class ModelSection(QGroupBox):
+    """Shows and edits a :class:`~napari_sam2._engine_link.ModelChoice`.
+
+    Signals:
+        choice_changed(ModelChoice): the user picked another model, file or device.
+        load_requested(): the Load button.
+    """
+
+    choice_changed = Signal(object)
+    load_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.model_box = QComboBox()
+        self.model_box.addItem(f"{DEFAULT_MODEL} (checking...)", DEFAULT_MODEL)
+        self.model_box.setToolTip("SAM 2 presets; a tick means the weights are on this computer")
+        self.file_label = QLabel("")
+        self.file_label.setWordWrap(True)
+        self.device_box = QComboBox()
+        self.device_box.addItem("auto", "auto")
+        self.download_check = QCheckBox("allow download")
+        self.download_check.setToolTip("Fetch missing weights from Meta's servers when loading")
+        self.load_button = QPushButton("Load")
+        self.load_button.setToolTip("Load the model now (it also loads at the first click)")
+        self.status_label = QLabel("not loaded")
+        self._checkpoint: str | None = None
+        self._last_preset = DEFAULT_MODEL
+        self._injected: ModelChoice | None = None
+
+        row = QHBoxLayout()
+        row.addWidget(self.device_box, 1)
+        row.addWidget(self.download_check)
+        row.addWidget(self.load_button)
+        form = QFormLayout(self)
+        form.addRow("model", self.model_box)
+        form.addRow("", self.file_label)
+        form.addRow("device", row)
+        form.addRow("", self.status_label)
+        self.file_label.hide()
+
+        self.model_box.activated.connect(self._on_model)
+        self.device_box.activated.connect(self._emit_choice)
+        self.download_check.toggled.connect(self._emit_choice)
+        self.load_button.clicked.connect(self.load_requested.emit)
+        self._info_worker = create_worker(engine_info, _ignore_errors=True)
+        self._info_worker.returned.connect(self._on_engine_info)
+        self._info_worker.errored.connect(self._on_engine_error)
+        self._info_worker.start()
+
+    # ------------------------------------------------------------------ state
+    def choice(self) -> ModelChoice:
+        if self._injected is not None and self.model_box.currentData() == self._injected.name:
+            return self._injected
+        return ModelChoice(
+            name=self.model_box.currentData() or DEFAULT_MODEL,
+            checkpoint=self._checkpoint,
+            device=self.device_box.currentData() or "auto",
+            allow_download=self.download_check.isChecked(),
+        )
+
+    def show_choice(self, choice: ModelChoice) -> None:
+        """Show a choice made elsewhere (an injected model, a loaded session)."""
+        if choice.injected:
+            self._injected = choice
+        if self.model_box.findData(choice.name) < 0:
+            label = f"{choice.name} (given)" if choice.injected else choice.name
+            self.model_box.addItem(label, choice.name)
+        self.model_box.setCurrentIndex(self.model_box.findData(choice.name))
+        self._checkpoint = choice.checkpoint
+        self._show_file()
+
+    def show_loaded(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    # ------------------------------------------------------------------ events
+    def _on_engine_info(self, info: dict[str, Any]) -> None:
+        current = self.model_box.currentData()
+        self.model_box.clear()
+        for name, path in info["models"]:
+            self.model_box.addItem(f"{name} {'✓ on disk' if path else '(not downloaded)'}", name)
+        if self._injected is not None:
+            self.model_box.addItem(f"{self._injected.name} (given)", self._injected.name)
+        self.model_box.addItem(LOCAL_FILE, LOCAL_FILE)
+        index = self.model_box.findData(current)
+        self.model_box.setCurrentIndex(max(index, 0))
+        device = self.device_box.currentData()
+        self.device_box.clear()
+        for name in info["devices"]:
+            self.device_box.addItem(name, name)
+        self.device_box.setCurrentIndex(max(self.device_box.findData(device), 0))
+
+    def _on_engine_error(self, exc: Exception) -> None:
+        show_warning(f"SAM 2: cannot list the models ({type(exc).__name__}: {exc})")
+
+    def _on_model(self) -> None:
+        if self.model_box.currentData() == LOCAL_FILE:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "SAM 2 checkpoint (an official .pt file)", "", "Checkpoints (*.pt *.pth)"
+            )
+            self.use_checkpoint_file(path or None)
+            return
+        self._last_preset = self.model_box.currentData()
+        self._checkpoint = None
+        self._show_file()
+        self._emit_choice()
+
+    def use_checkpoint_file(self, path: str | None) -> None:
+        """Use a local checkpoint for the preset that was selected before (None: cache)."""
+        self.model_box.setCurrentIndex(max(self.model_box.findData(self._last_preset), 0))
+        self._checkpoint = path
+        self._show_file()
+        self._emit_choice()
+
+    def _show_file(self) -> None:
+        if self._checkpoint:
+            self.file_label.setText(f"weights: {Path(self._checkpoint).name} (for this preset)")
+        self.file_label.setVisible(bool(self._checkpoint))
+
+    def _emit_choice(self) -> None:
+        self.choice_changed.emit(self.choice())

@@ -1,0 +1,101 @@
+"""Objects section: add, remove, rename (double-click), recolour and pick the active object.
+
+Each row shows the object's colour, its id (== its label value) and its name.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import (
+    QColorDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_sam2._controller import TrackingController
+
+
+class ObjectsSection(QGroupBox):
+    """A list of the controller's objects; the selected row is the active object."""
+
+    def __init__(self, controller: TrackingController, parent: QWidget | None = None) -> None:
+        super().__init__("Objects (id = label value)", parent)
+        self.controller = controller
+        self.list = QListWidget()
+        self.list.setMaximumHeight(110)
+        self.list.setToolTip("Double-click a name to rename the object")
+        self.add_button = QPushButton("Add")
+        self.remove_button = QPushButton("Remove")
+        self.color_button = QPushButton("Colour...")
+        buttons = QHBoxLayout()
+        for button in (self.add_button, self.remove_button, self.color_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+
+        self.add_button.clicked.connect(self._add)
+        self.remove_button.clicked.connect(self._remove)
+        self.color_button.clicked.connect(self._recolor)
+        self.list.currentItemChanged.connect(self._on_current)
+        self.list.itemChanged.connect(self._on_renamed)
+        controller.objects_changed.connect(self._refresh)
+        controller.active_changed.connect(self._show_active)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for obj in self.controller.objects:
+            item = QListWidgetItem(_swatch(obj.color), obj.name)
+            item.setData(Qt.ItemDataRole.UserRole, obj.id)
+            item.setToolTip(f"label value {obj.id}")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self._show_active(self.controller.active)
+        has_objects = bool(self.controller.objects)
+        self.remove_button.setEnabled(has_objects)
+        self.color_button.setEnabled(has_objects)
+
+    def _show_active(self, obj_id: int | None) -> None:
+        self.list.blockSignals(True)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == obj_id:
+                self.list.setCurrentRow(row)
+        self.list.blockSignals(False)
+
+    def _add(self) -> None:
+        self.controller.add_object()
+
+    def _remove(self) -> None:
+        if self.controller.active is not None:
+            self.controller.remove_object(self.controller.active)
+
+    def _recolor(self) -> None:
+        obj_id = self.controller.active
+        if obj_id is None:
+            return
+        color = QColorDialog.getColor(QColor(self.controller.object(obj_id).color), self)
+        if color.isValid():
+            self.controller.recolor_object(obj_id, color.name())
+
+    def _on_current(self, item: QListWidgetItem | None) -> None:
+        if item is not None:
+            self.controller.set_active(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_renamed(self, item: QListWidgetItem) -> None:
+        self.controller.rename_object(item.data(Qt.ItemDataRole.UserRole), item.text().strip())
+
+
+def _swatch(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)

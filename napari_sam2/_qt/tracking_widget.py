@@ -1,0 +1,323 @@
+"""The SAM 2 tracking dock: small sections composed over one controller per viewer.
+
+``TrackingWidget`` only wires things together, top-down: the viewer's controller
+(:func:`~napari_sam2._controller.controller_for`), the job runner, the layer manager, the
+sections, then the callbacks. Engine work never runs here: it goes through the runner's
+workers; layers are written on the main thread when results arrive. Importing this module
+does not import torch (the manifest points here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from napari_sam2._controller import PluginInputError, controller_for
+from napari_sam2._engine_link import ModelChoice
+from napari_sam2._image_spec import ImageSpecError
+from napari_sam2._layers import TrackingLayers
+from napari_sam2._qt.confidence_section import ConfidenceSection
+from napari_sam2._qt.corrections_section import CorrectionsSection
+from napari_sam2._qt.image_section import ImageSection
+from napari_sam2._qt.latency import DelayReport, EventLoopProbe
+from napari_sam2._qt.measure_section import MeasureSection
+from napari_sam2._qt.model_section import ModelSection
+from napari_sam2._qt.objects_section import ObjectsSection
+from napari_sam2._qt.prompt_section import PromptSection
+from napari_sam2._qt.propagate_section import PropagateSection
+from napari_sam2._qt.session_section import SessionSection
+from napari_sam2._workers import Job, JobRunner
+from napari_sam2.session import Session, SessionError, load_session, save_session
+
+if TYPE_CHECKING:
+    import napari
+
+
+class TrackingWidget(QWidget):
+    """Dock widget: pick an image and a model, prompt objects, propagate, correct, export.
+
+    Attributes:
+        controller: the viewer's :class:`~napari_sam2._controller.TrackingController`.
+        runner: the :class:`~napari_sam2._workers.JobRunner` of its engine jobs.
+        layers: the :class:`~napari_sam2._layers.TrackingLayers` it watches.
+        last_delay: event-loop delay measured during the last job (None before any).
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.controller = controller_for(napari_viewer)
+        self.runner = JobRunner(self.controller)
+        self.layers = TrackingLayers(napari_viewer, self.controller)
+        self.probe = EventLoopProbe(parent=self)
+        self.last_delay: DelayReport | None = None
+        self._parked: dict[str, Session] = {}  # sessions of other images, by layer name
+        self._tracked_layer: Any = None
+
+        self.image_section = ImageSection(napari_viewer)
+        self.model_section = ModelSection()
+        self.objects_section = ObjectsSection(self.controller)
+        self.prompt_section = PromptSection(self.layers)
+        self.propagate_section = PropagateSection(self.controller)
+        self.corrections_section = CorrectionsSection(self.controller)
+        self.confidence_section = ConfidenceSection(self.controller)
+        self.session_section = SessionSection()
+        self.measure_section = MeasureSection(self.controller, self.layers)
+        self._lay_out()
+        self._add_callbacks()
+        if self.controller.model.injected:
+            self.model_section.show_choice(self.controller.model)
+        self._on_image_choice()
+
+    def _lay_out(self) -> None:
+        track = QWidget()
+        column = QVBoxLayout(track)
+        column.setContentsMargins(2, 2, 2, 2)
+        for section in (
+            self.image_section,
+            self.model_section,
+            self.objects_section,
+            self.prompt_section,
+            self.propagate_section,
+            self.confidence_section,
+            self.corrections_section,
+            self.session_section,
+        ):
+            column.addWidget(section)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(track)
+        tabs = QTabWidget()
+        tabs.addTab(scroll, "Track")
+        tabs.addTab(self.measure_section, "Measure")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(tabs)
+        self.setMinimumWidth(360)
+
+    def _add_callbacks(self) -> None:
+        ctrl = self.controller
+        self.image_section.changed.connect(self._on_image_choice)
+        self.model_section.choice_changed.connect(self._on_model_choice)
+        self.model_section.load_requested.connect(self.load_model)
+        self.propagate_section.propagate_requested.connect(self.propagate)
+        self.propagate_section.cancel_requested.connect(self.runner.cancel)
+        self.corrections_section.use_labels_requested.connect(self.use_painted_labels)
+        self.session_section.save_requested.connect(self.save_session)
+        self.session_section.load_requested.connect(self.load_session)
+        self.session_section.export_requested.connect(self.export_labels)
+        self.confidence_section.frame_clicked.connect(self.layers.go_to_frame)
+        self.measure_section.frame_clicked.connect(self.layers.go_to_frame)
+        ctrl.sync_requested.connect(self._on_prompts_edited)
+        ctrl.model_changed.connect(self._on_model_changed)
+        self.runner.busy_changed.connect(self._on_busy)
+        self.runner.status.connect(self.propagate_section.show_status)
+        self.runner.job_finished.connect(self._on_job_finished)
+        self.layers.labels_removed.connect(self._on_labels_removed)
+        self.viewer.dims.events.point.connect(self._on_dims)
+
+    # ------------------------------------------------------------------ image
+    def _on_image_choice(self) -> None:
+        """The image, its layout or the labels layer changed in the image section."""
+        try:
+            spec = self.image_section.spec()
+        except ImageSpecError as exc:
+            show_warning(f"SAM 2: {exc}")
+            return
+        layer = self.image_section.layer()
+        if self.runner.busy:
+            self.runner.cancel()
+            show_info("SAM 2: the running job was stopped because the image choice changed")
+        parked = self._switch_session(layer) if layer is not self._tracked_layer else None
+        self.controller.set_image(spec)
+        if spec is None:
+            self.layers.detach()
+            return
+        try:
+            self.layers.attach(layer, self.image_section.labels_layer())
+        except PluginInputError as exc:
+            show_warning(f"SAM 2: {exc}")
+            self.layers.attach(layer)
+        self.layers.labels.metadata["axes"] = spec.display_axes.replace("C", "")
+        self._warn_about_layout(spec, layer)
+        if parked is not None:
+            try:
+                self.controller.load_session(parked)
+            except SessionError as exc:
+                show_warning(f"SAM 2: the earlier prompts of '{layer.name}' do not fit: {exc}")
+
+    def _switch_session(self, layer: Any) -> Session | None:
+        """Park the objects and prompts of the previous image; return the new one's, if any."""
+        ctrl, old = self.controller, self._tracked_layer
+        if old is not None and (ctrl.objects or ctrl.prompts):
+            self._parked[old.name] = ctrl.to_session()
+            if old in self.viewer.layers:
+                show_info(
+                    f"SAM 2: the objects and prompts of '{old.name}' are kept; pick it again "
+                    "to continue with them"
+                )
+            else:
+                self.runner.cancel()
+                show_warning(
+                    f"SAM 2: the image layer '{old.name}' was removed: tracking stopped. Its "
+                    "objects and prompts are kept: open the image again (same layer name) to "
+                    "continue, and the labels layer stays as it is."
+                )
+        ctrl.clear()
+        self._tracked_layer = layer
+        return None if layer is None else self._parked.pop(layer.name, None)
+
+    def _warn_about_layout(self, spec: Any, layer: Any) -> None:
+        if spec.axis is None:
+            show_info(
+                f"SAM 2: '{layer.name}' has no time or z axis: single-frame mode (clicks and "
+                "boxes give masks; there is nothing to propagate)"
+            )
+        if not spec.rgb and spec.data.shape[-1] in (3, 4) and spec.axes[-1] != "C":
+            show_warning(
+                f"SAM 2: the last axis of '{layer.name}' has {spec.data.shape[-1]} entries: if "
+                "it is an RGB image, tick 'rgb' in napari's layer controls or end the axes "
+                "with C; otherwise ignore this"
+            )
+
+    def _on_labels_removed(self) -> None:
+        if self.runner.running_kind == "propagate":
+            self.runner.cancel()
+            show_warning(
+                "SAM 2: the labels layer was removed while propagating: propagation stopped. "
+                "Its finished frames are kept; it comes back when you propagate again."
+            )
+
+    # ------------------------------------------------------------------ model
+    def _on_model_choice(self, choice: ModelChoice) -> None:
+        self.controller.set_model(choice)
+
+    def _on_model_changed(self) -> None:
+        self.model_section.show_choice(self.controller.model)
+        if self.runner.busy:
+            show_info(
+                "SAM 2: a job is running with the current model; the new model is used from "
+                "the next step (press Cancel to stop the job now)"
+            )
+
+    def load_model(self) -> None:
+        """Load the chosen model (and open the image) in a worker."""
+        self._submit(
+            Job("load", self.controller.load_plan, f"loading {self.controller.model.name}")
+        )
+
+    # ------------------------------------------------------------------ prompts and jobs
+    def _on_prompts_edited(self) -> None:
+        if self.controller.image is not None and self.controller.labels is not None:
+            self._submit(Job("sync", self.controller.sync_plan, "computing the mask"))
+
+    def propagate(self) -> None:
+        """Propagate from the current frame over the range, in the chosen direction(s)."""
+        self.layers.ensure_layers()
+        start = self.layers.current_frame()
+        direction = self.controller.settings.direction
+        self._submit(
+            Job(
+                "propagate",
+                lambda: self.controller.propagation_plan(start),
+                f"propagating {direction} from frame {start}",
+            )
+        )
+
+    def use_painted_labels(self) -> None:
+        """The active object's painted pixels on the current frame become its prompt."""
+        try:
+            self.controller.use_labels_as_prompt(self.layers.current_frame())
+        except PluginInputError as exc:
+            show_warning(f"SAM 2: {exc}")
+
+    def _submit(self, job: Job) -> None:
+        if self.controller.image is None:
+            show_warning("SAM 2: pick an image layer first")
+            return
+        self.runner.submit(job)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.propagate_section.set_busy(busy)
+        if busy and not self.probe.running:
+            self.probe.start()
+        elif not busy and self.probe.running:
+            self.probe.stop()
+
+    def _on_job_finished(self, kind: str, completed: bool) -> None:
+        """Report the event-loop delay measured during the job; show the loaded model."""
+        report = self.probe.stop() if self.probe.running else None
+        self.last_delay = report or self.last_delay
+        model = self.controller.engine.model
+        if model is not None:
+            name = self.controller.model.name
+            self.model_section.show_loaded(f"loaded: {name} on {model.device}")
+        if kind == "propagate":
+            verb = "done" if completed else "stopped"
+            self.propagate_section.show_status(f"propagation {verb}; {report or ''}")
+        else:
+            self.propagate_section.show_status("" if completed else f"{kind} stopped")
+
+    def _on_dims(self, event: Any = None) -> None:
+        frame = self.layers.current_frame()
+        self.confidence_section.set_current_frame(frame)
+        self.measure_section.set_current_frame(frame)
+
+    # ------------------------------------------------------------------ session and export
+    def save_session(self, path: str) -> None:
+        try:
+            save_session(self.controller.to_session(), path)
+        except (PluginInputError, OSError) as exc:
+            show_error(f"SAM 2: the session was not saved: {exc}")
+            return
+        show_info(f"SAM 2: session saved to {path}")
+
+    def load_session(self, path: str) -> None:
+        """Load a session for the current image (its layout choices are applied first)."""
+        try:
+            session = load_session(path)
+            spec = self.image_section.spec()
+            if spec is None:
+                raise PluginInputError("pick the image the session was made for first")
+            spec = spec.with_source(session.source)
+            session.check_source(spec.num_frames, spec.frame_shape)
+        except (SessionError, ImageSpecError, PluginInputError) as exc:
+            show_error(f"SAM 2: the session was not loaded (nothing changed): {exc}")
+            return
+        self.image_section.apply_source(spec)
+        self.controller.set_image(spec)
+        self.layers.attach(self._tracked_layer, self.layers.labels)
+        self.controller.load_session(session)
+        self.model_section.show_choice(self.controller.model)
+        count = len(session.prompts)
+        show_info(
+            f"SAM 2: loaded {count} prompts for {len(session.objects)} objects from "
+            f"{Path(path).name}; press Propagate to track them"
+        )
+
+    def export_labels(self, path: str) -> None:
+        """Save the labels layer as an ImageJ-compatible TIFF (the plugin's writer)."""
+        from napari_sam2._writer import save_labels_tiff
+
+        if self.layers.labels is None:
+            show_warning("SAM 2: there are no labels to export yet")
+            return
+        try:
+            written = save_labels_tiff(self.layers.labels, path)
+        except (OSError, ValueError, TypeError) as exc:
+            show_error(f"SAM 2: the labels were not exported: {exc}")
+            return
+        show_info(f"SAM 2: labels saved to {written}")
+
+    # ------------------------------------------------------------------ teardown
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        self.runner.cancel()
+        self.layers.detach()
+        self.viewer.dims.events.point.disconnect(self._on_dims)
+        super().closeEvent(event)

@@ -1,0 +1,246 @@
+"""Engine jobs in napari generator workers, one at a time, with progress and cancel.
+
+The controller plans a job on the main thread and runs it as a generator
+(:meth:`~napari_sam2._controller.TrackingController.run`); :class:`JobRunner` runs that
+generator in a ``napari.qt.threading`` worker and handles what it yields on the main thread:
+frame results go to the controller (which writes the labels), status lines to napari's progress
+bar and the dock's busy line. Every ``yield`` is a point where Cancel takes effect, so a
+cancelled propagation keeps every finished frame and touches no other.
+
+Jobs never overlap (the engine state is not shared between threads): a job submitted while
+another runs waits in a queue, and its plan is made only when its turn comes, so it sees the
+latest prompts. Queued prompt syncs coalesce into one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import cancelable_progress, progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from psygnal import Signal
+
+from napari_sam2._controller import (
+    FrameResult,
+    JobStatus,
+    Plan,
+    PluginInputError,
+    TrackingController,
+)
+from napari_sam2._engine_link import DownloadProgress
+from napari_sam2.session import SessionError
+
+log = logging.getLogger(__name__)
+
+#: Exceptions whose message is written for users (shown as is, without a traceback).
+USER_ERRORS = (PluginInputError, SessionError, ValueError, FileNotFoundError)
+
+
+@dataclass
+class Job:
+    """A job waiting for its turn: ``prepare`` makes its plan on the main thread (None: nothing
+    to do) and may raise :class:`PluginInputError`."""
+
+    kind: str
+    prepare: Callable[[], Plan | None]
+    title: str
+
+
+@dataclass
+class _Running:
+    job: Job
+    plan: Plan
+    worker: GeneratorWorker
+    bar: progress
+    done: set[tuple[int, int]] = field(default_factory=set)
+    frames: int = 0
+    cancelled: bool = False
+    failed: bool = False
+
+
+class _ClosingWorker(GeneratorWorker):
+    """A generator worker that closes its generator in the worker thread when it stops."""
+
+    def work(self):  # noqa: D102 (GeneratorWorker's)
+        try:
+            return super().work()
+        finally:
+            self._gen.close()
+
+
+class _CancelableBar(cancelable_progress):
+    """napari's cancelable progress bar, whose Cancel button stops the job at once."""
+
+    def cancel(self) -> None:
+        super().cancel()
+        if self.cancel_callback is not None:
+            self.cancel_callback()
+
+
+class JobRunner:
+    """Runs a controller's jobs one at a time in napari workers.
+
+    Signals:
+        busy_changed(bool): a job started (True) or the queue ran empty (False).
+        status(str): a line for the dock's busy indicator.
+        job_finished(str, bool): the job kind, and whether it completed (not failed/cancelled).
+    """
+
+    busy_changed = Signal(bool)
+    status = Signal(str)
+    job_finished = Signal(str, bool)
+
+    def __init__(self, controller: TrackingController) -> None:
+        self.controller = controller
+        self._queue: deque[Job] = deque()
+        self._running: _Running | None = None
+        self._inbox: deque[tuple[str, object]] = deque()
+        self._draining = False
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    @property
+    def running_kind(self) -> str | None:
+        return None if self._running is None else self._running.job.kind
+
+    @property
+    def worker(self) -> GeneratorWorker | None:
+        """The worker of the running job (tests wait on its signals)."""
+        return None if self._running is None else self._running.worker
+
+    # ------------------------------------------------------------------ queue
+    def submit(self, job: Job) -> None:
+        """Queue a job (a prompt sync already waiting absorbs a new one)."""
+        if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
+            return
+        self._queue.append(job)
+        if self._running is None:
+            self._start_next()
+
+    def cancel(self) -> None:
+        """Stop the running job at its next frame and drop queued propagations."""
+        self._queue = deque(j for j in self._queue if j.kind != "propagate")
+        if self._running is not None and not self._running.cancelled:
+            self._running.cancelled = True
+            self._running.worker.quit()
+            self.status.emit("cancelling after the current frame...")
+
+    def _start_next(self) -> None:
+        while self._queue and self._running is None:
+            job = self._queue.popleft()
+            try:
+                plan = job.prepare()
+            except USER_ERRORS as exc:
+                show_warning(f"SAM 2: {exc}")
+                continue
+            if plan is None:
+                continue
+            for note in plan.notes:
+                show_info(f"SAM 2: {note}")
+            self._start(job, plan)
+        if self._running is None:
+            self.busy_changed.emit(False)
+
+    def _start(self, job: Job, plan: Plan) -> None:
+        worker = create_worker(
+            self.controller.run, plan, _worker_class=_ClosingWorker, _ignore_errors=True
+        )
+        total = plan.total_frames
+        bar = _CancelableBar(total=total, desc=f"SAM 2: {job.title}", cancel_callback=self.cancel)
+        self._running = _Running(job, plan, worker, bar)
+        worker.yielded.connect(self._on_yielded)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self.busy_changed.emit(True)
+        self.status.emit(job.title)
+        worker.start()
+
+    # ------------------------------------------------------------------ worker signals
+    # napari's progress bars call QApplication.processEvents() when they update, so a handler
+    # can be re-entered by the worker's next signal. Signals are therefore queued in an inbox
+    # and handled strictly in order, one at a time.
+    def _on_yielded(self, item: object) -> None:
+        self._post("yielded", item)
+
+    def _on_errored(self, exc: Exception) -> None:
+        self._post("errored", exc)
+
+    def _on_finished(self) -> None:
+        self._post("finished", None)
+
+    def _post(self, kind: str, payload: object) -> None:
+        self._inbox.append((kind, payload))
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._inbox:
+                kind, payload = self._inbox.popleft()
+                handler = {
+                    "yielded": self._handle_item,
+                    "errored": self._handle_error,
+                    "finished": self._handle_finished,
+                }[kind]
+                handler(payload)
+        finally:
+            self._draining = False
+
+    def _handle_item(self, item: object) -> None:
+        running = self._running
+        if running is None:
+            return
+        if isinstance(item, FrameResult):
+            self.controller.accept(item)
+            if item.kind == "prompt":
+                running.done.add((item.frame, item.obj))
+            else:
+                running.frames += 1
+                self.status.emit(
+                    f"{running.job.title}: frame {item.frame} "
+                    f"({running.frames}/{running.plan.total_frames})"
+                )
+                running.bar.update(1)
+        elif isinstance(item, JobStatus):
+            self.status.emit(item.text)
+            running.bar.set_description(f"SAM 2: {item.text}")
+        elif isinstance(item, DownloadProgress):
+            megabytes = item.done / 2**20
+            self.status.emit(f"downloading {item.name}: {megabytes:.0f} MiB")
+            if item.total and running.bar.total != item.total:
+                running.bar.total = item.total
+            running.bar.n = item.done
+            running.bar.update(0)
+
+    def _handle_error(self, exc: Exception) -> None:
+        running = self._running
+        if running is None:
+            return
+        running.failed = True
+        if isinstance(exc, USER_ERRORS) or type(exc).__module__.startswith("sam2_engine"):
+            show_error(f"SAM 2: {exc}")
+        else:
+            log.error("SAM 2 job %r failed", running.job.title, exc_info=exc)
+            show_error(f"SAM 2: {running.job.title} failed: {type(exc).__name__}: {exc}")
+
+    def _handle_finished(self, _: object = None) -> None:
+        running = self._running
+        if running is None:
+            return
+        self._running = None
+        completed = not (running.cancelled or running.failed)
+        self.controller.finish(running.plan, completed, running.done)
+        skipped = self.controller.skipped_protected
+        if running.plan.runs and skipped:
+            show_info(
+                f"SAM 2: {len(skipped)} frames painted by hand were kept (tick 'overwrite "
+                "painted frames' to replace them)"
+            )
+        running.bar.close()
+        self.job_finished.emit(running.job.kind, completed)
+        self._start_next()
