@@ -56,10 +56,11 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     elif image.dtype.kind == "f" and image.min() >= 0.0 and image.max() <= 1.0:
         scaled = image.astype(np.float32)
     else:
-        low, high = np.percentile(image, (0.5, 99.5))
+        low, high = (float(v) for v in np.percentile(image, (0.5, 99.5)))
         if high <= low:
             high = low + 1
         scaled = np.clip((image.astype(np.float32) - low) / (high - low), 0.0, 1.0)
+        scaled = scaled.astype(np.float32, copy=False)
     if scaled.ndim == 2:
         scaled = np.repeat(scaled[..., None], 3, axis=-1)
     return torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))

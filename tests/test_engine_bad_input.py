@@ -148,3 +148,14 @@ def test_reduced_precision_is_opt_in_and_close(small_model):
         ImagePredictor(small_model, precision="fp16")
     with pytest.raises(ValueError, match="Unknown precision"):
         VideoPredictor(small_model, precision="int8")
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float64])
+def test_non_8bit_images_are_accepted(small_model, dtype):
+    """16-bit, other ints and floats outside [0, 1] are stretched between robust percentiles."""
+    rng = np.random.default_rng(0)
+    image = (rng.random((40, 60)) * 3000 + 100).astype(dtype)
+    predictor = ImagePredictor(small_model)
+    predictor.set_image(image)
+    masks, scores, _ = predictor.predict(point_coords=[[30, 20]], point_labels=[1])
+    assert masks.shape == (3, 40, 60) and np.isfinite(scores).all()
