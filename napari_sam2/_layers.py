@@ -19,7 +19,7 @@ so a prompt's (x, y) is the napari position + 0.5.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,13 +47,16 @@ class LabelsLayerStore:
     """The controller's :class:`~napari_sam2._controller.LabelStore` over a Labels layer.
 
     Writes go straight into the layer's array (outside napari's paint history, so they do not
-    count as painting) and refresh the view. For an image with a channel axis shown as a
-    slider, the labels are written on every channel.
+    count as painting). The view is refreshed only when the written frame is the one shown:
+    napari reads the others afresh when the user moves there, and skipping their redraws keeps
+    the event loop free while a fast propagation writes many frames a second. For an image with
+    a channel axis shown as a slider, the labels are written on every channel.
     """
 
-    def __init__(self, layer: Labels, spec: ImageSpec) -> None:
+    def __init__(self, layer: Labels, spec: ImageSpec, shown_frame: Callable[[], int]) -> None:
         self.layer = layer
         self.spec = spec
+        self.shown_frame = shown_frame
 
     def read(self, frame: int) -> np.ndarray:
         return np.asarray(self.layer.data[self.spec.frame_key(frame)])
@@ -65,7 +68,8 @@ class LabelsLayerStore:
             kept = [d for d, k in enumerate(key) if isinstance(k, slice)]
             labels = np.expand_dims(labels, kept.index(channel_dim))
         self.layer.data[key] = labels
-        self.layer.refresh(extent=False)
+        if frame == self.shown_frame():
+            self.layer.refresh(extent=False)
 
 
 class TrackingLayers:
@@ -125,7 +129,7 @@ class TrackingLayers:
         self.ensure_layers()
         self.labels.events.paint.connect(self._on_paint)
         self.labels.events.selected_label.connect(self._on_selected_label)
-        self.controller.labels = LabelsLayerStore(self.labels, self.spec)
+        self.controller.labels = LabelsLayerStore(self.labels, self.spec, self.current_frame)
         self._on_objects_changed()
         self._on_prompts_changed()
 

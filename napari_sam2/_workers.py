@@ -55,7 +55,7 @@ class _Running:
     job: Job
     plan: Plan
     worker: GeneratorWorker
-    bar: progress
+    bar: progress | None = None
     done: set[tuple[int, int]] = field(default_factory=set)
     frames: int = 0
     cancelled: bool = False
@@ -151,9 +151,9 @@ class JobRunner:
         worker = create_worker(
             self.controller.run, plan, _worker_class=_ClosingWorker, _ignore_errors=True
         )
-        total = plan.total_frames
-        bar = _CancelableBar(total=total, desc=f"SAM 2: {job.title}", cancel_callback=self.cancel)
-        self._running = _Running(job, plan, worker, bar)
+        self._running = _Running(job, plan, worker)
+        if plan.runs or job.kind == "load":
+            self._show_bar(self._running)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
@@ -191,6 +191,17 @@ class JobRunner:
         finally:
             self._draining = False
 
+    def _show_bar(self, running: _Running) -> progress:
+        """napari's progress bar for this job (made only for slow work: creating one costs
+        ~0.1 s, more than a click's whole decoder pass)."""
+        if running.bar is None:
+            running.bar = _CancelableBar(
+                total=running.plan.total_frames,
+                desc=f"SAM 2: {running.job.title}",
+                cancel_callback=self.cancel,
+            )
+        return running.bar
+
     def _handle_item(self, item: object) -> None:
         running = self._running
         if running is None:
@@ -205,17 +216,18 @@ class JobRunner:
                     f"{running.job.title}: frame {item.frame} "
                     f"({running.frames}/{running.plan.total_frames})"
                 )
-                running.bar.update(1)
+                self._show_bar(running).update(1)
         elif isinstance(item, JobStatus):
             self.status.emit(item.text)
-            running.bar.set_description(f"SAM 2: {item.text}")
+            self._show_bar(running).set_description(f"SAM 2: {item.text}")
         elif isinstance(item, DownloadProgress):
             megabytes = item.done / 2**20
             self.status.emit(f"downloading {item.name}: {megabytes:.0f} MiB")
-            if item.total and running.bar.total != item.total:
-                running.bar.total = item.total
-            running.bar.n = item.done
-            running.bar.update(0)
+            bar = self._show_bar(running)
+            if item.total and bar.total != item.total:
+                bar.total = item.total
+            bar.n = item.done
+            bar.update(0)
 
     def _handle_error(self, exc: Exception) -> None:
         running = self._running
@@ -239,8 +251,9 @@ class JobRunner:
         if running.plan.runs and skipped:
             show_info(
                 f"SAM 2: {len(skipped)} frames painted by hand were kept (tick 'overwrite "
-                "painted frames' to replace them)"
+                "painted' to replace them)"
             )
-        running.bar.close()
+        if running.bar is not None:
+            running.bar.close()
         self.job_finished.emit(running.job.kind, completed)
         self._start_next()

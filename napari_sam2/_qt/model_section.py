@@ -60,13 +60,13 @@ class ModelSection(QGroupBox):
         self._injected: ModelChoice | None = None
 
         row = QHBoxLayout()
-        row.addWidget(self.device_box, 1)
-        row.addWidget(self.download_check)
+        row.addWidget(self.download_check, 1)
         row.addWidget(self.load_button)
         form = QFormLayout(self)
         form.addRow("model", self.model_box)
         form.addRow("", self.file_label)
-        form.addRow("device", row)
+        form.addRow("device", self.device_box)
+        form.addRow("", row)
         form.addRow("", self.status_label)
         self.file_label.hide()
 

@@ -93,12 +93,12 @@ class TrackingWidget(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(track)
-        tabs = QTabWidget()
-        tabs.addTab(scroll, "Track")
-        tabs.addTab(self.measure_section, "Measure")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(scroll, "Track")
+        self.tabs.addTab(self.measure_section, "Measure")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(tabs)
+        layout.addWidget(self.tabs)
         self.setMinimumWidth(360)
 
     def _add_callbacks(self) -> None:

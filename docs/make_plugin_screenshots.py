@@ -1,0 +1,100 @@
+"""Screenshots of the SAM 2 tracking dock for the README (run under Xvfb).
+
+    xvfb-run -a python docs/make_plugin_screenshots.py
+
+Opens the cells sample, places a click and a box on two cells (positions taken from the
+sample's ground truth), propagates both ways, measures, and saves the whole window. The model
+is a small randomly initialised SAM 2 (no weights can be downloaded where this runs), so the
+masks show what the plugin does, not what a trained model finds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import napari
+import numpy as np
+from qtpy.QtWidgets import QApplication
+
+from napari_sam2 import make_cells_timelapse
+from sam2_engine import HieraConfig, Sam2Config, build_model
+
+OUT = Path(__file__).parent / "images"
+
+
+def small_random_model():
+    trunk = HieraConfig(
+        embed_dim=16,
+        num_heads=1,
+        blocks_per_stage=(1, 1, 1, 1),
+        global_attention_blocks=(3,),
+        window_size_per_stage=(8, 4, 4, 4),
+    )
+    config = Sam2Config(name="small random", hiera=trunk, image_size=256)
+    return build_model(config, seed=0, object_score_bias=2.0)
+
+
+def wait(widget, timeout: float = 300) -> None:
+    app, start = QApplication.instance(), time.time()
+    while widget.runner.busy or widget.measure_section.worker is not None:
+        app.processEvents()
+        time.sleep(0.02)
+        if time.time() - start > timeout:
+            raise TimeoutError("the dock stayed busy")
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def centre(truth: np.ndarray, frame: int, label: int) -> tuple[float, float]:
+    ys, xs = np.nonzero(truth[frame] == label)
+    return float(ys.mean()), float(xs.mean())
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1560, 980)
+    viewer.open_sample("napari-sam2", "cells_timelapse")
+    _, dock = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracking")
+    dock.controller.use_model(small_random_model(), "small random (demo)")
+    truth = make_cells_timelapse().truth
+    frame = 12
+
+    dock.objects_section.add_button.click()
+    viewer.dims.set_current_step(0, frame)
+    y, x = centre(truth, frame, 1)
+    dock.layers.start_clicks()
+    dock.layers.points.add([frame, y, x])
+    wait(dock)
+    dock.layers.set_polarity(False)
+    y2, x2 = centre(truth, frame, 3)
+    dock.layers.points.add([frame, y2, x2])  # a negative point on a neighbour
+    dock.layers.set_polarity(True)
+    wait(dock)
+    dock.objects_section.add_button.click()
+    ys, xs = np.nonzero(truth[frame] == 2)
+    box = [[frame, ys.min() - 3, xs.min() - 3], [frame, ys.min() - 3, xs.max() + 3],
+           [frame, ys.max() + 3, xs.max() + 3], [frame, ys.max() + 3, xs.min() - 3]]  # fmt: skip
+    dock.layers.start_boxes()
+    dock.layers.boxes.add_rectangles(np.array([box], float))
+    wait(dock)
+    dock.propagate_section.direction_box.setCurrentText("both")
+    dock.propagate()
+    wait(dock)
+    dock.measure_section.measure()
+    wait(dock)
+    viewer.dims.set_current_step(0, frame + 4)
+    viewer.layers.selection.active = dock.layers.points
+    dock.layers.points.mode = "pan_zoom"
+    wait(dock)
+    viewer.screenshot(str(OUT / "plugin_dock.png"), canvas_only=False)
+    dock.tabs.setCurrentIndex(1)
+    wait(dock)
+    viewer.screenshot(str(OUT / "plugin_measure.png"), canvas_only=False)
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
