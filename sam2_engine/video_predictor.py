@@ -477,69 +477,45 @@ class VideoPredictor:
     ) -> tuple[FrameOutput, torch.Tensor]:
         """Segment one object on one frame. Returns what to store and the output logits."""
         with autocast(state.device, self._autocast_dtype):
-            return self._segment(
-                state,
-                obj,
-                frame_idx,
-                is_init_cond,
-                reverse,
-                run_memory_encoder,
-                points,
-                mask,
-                prev_logits,
-            )
-
-    def _segment(
-        self,
-        state: VideoState,
-        obj: TrackedObject,
-        frame_idx: int,
-        is_init_cond: bool,
-        reverse: bool,
-        run_memory_encoder: bool,
-        points: PointPrompt | None,
-        mask: torch.Tensor | None,
-        prev_logits: torch.Tensor | None,
-    ) -> tuple[FrameOutput, torch.Tensor]:
-        feats = self._features(state, frame_idx)
-        model = self.model
-        if mask is not None:
-            heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
-        else:
-            if is_init_cond:
-                pix_feat = model.add_no_memory(feats.embed)
+            feats = self._features(state, frame_idx)
+            model = self.model
+            if mask is not None:
+                heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
             else:
-                pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
-            coords = labels = None
-            if points is not None:
-                coords, labels = points.coords, points.labels
-            heads = model.run_heads(
-                pix_feat,
-                feats.high_res,
-                coords,
-                labels,
-                mask_prompt=prev_logits,
-                multimask_output=self._use_multimask(is_init_cond, points),
+                if is_init_cond:
+                    pix_feat = model.add_no_memory(feats.embed)
+                else:
+                    pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
+                coords = labels = None
+                if points is not None:
+                    coords, labels = points.coords, points.labels
+                heads = model.run_heads(
+                    pix_feat,
+                    feats.high_res,
+                    coords,
+                    labels,
+                    mask_prompt=prev_logits,
+                    multimask_output=self._use_multimask(is_init_cond, points),
+                )
+            maskmem = None
+            if run_memory_encoder:
+                memory, pos = model.encode_memory(
+                    feats.embed,
+                    heads.high_res_masks,
+                    heads.object_score_logits,
+                    binarize=points is not None,
+                )
+                maskmem = self._store_memory(state, memory, pos)
+            masks = heads.low_res_masks
+            if self.fill_hole_area > 0:
+                masks = fill_holes(masks, self.fill_hole_area)
+            out = FrameOutput(
+                pred_masks=masks.to(state.storage_device),
+                obj_ptr=heads.obj_ptr.float(),
+                object_score_logits=heads.object_score_logits.float(),
+                maskmem=maskmem,
             )
-        maskmem = None
-        if run_memory_encoder:
-            memory, pos = model.encode_memory(
-                feats.embed,
-                heads.high_res_masks,
-                heads.object_score_logits,
-                binarize=points is not None,
-            )
-            maskmem = self._store_memory(state, memory, pos)
-        masks = heads.low_res_masks
-        if self.fill_hole_area > 0:
-            masks = fill_holes(masks, self.fill_hole_area)
-        out = FrameOutput(
-            pred_masks=masks.to(state.storage_device),
-            obj_ptr=heads.obj_ptr.float(),
-            object_score_logits=heads.object_score_logits.float(),
-            maskmem=maskmem,
-        )
-        return out, masks
+            return out, masks
 
     def _encode_prompted_memory(
         self, state: VideoState, frame_idx: int, out: FrameOutput
