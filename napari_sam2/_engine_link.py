@@ -110,7 +110,7 @@ class EngineLink:
         self.model = model
         self.predictor = VideoPredictor(model)
         self.model_key = choice.key
-        self.state = self.state_key = None
+        self.close_state()
 
     def load(self, choice: ModelChoice) -> Iterator[DownloadProgress | None]:
         """Load ``choice`` unless it is loaded; yields download progress (worker thread).
@@ -134,7 +134,7 @@ class EngineLink:
         model = load_model(choice.name, checkpoint=checkpoint, device=choice.device)
         self.model, self.predictor = model, VideoPredictor(model)
         self.model_key = choice.key
-        self.state = self.state_key = None
+        self.close_state()
 
     # ------------------------------------------------------------------ state
     def ensure_state(self, image: ImageSpec) -> bool:
@@ -143,9 +143,16 @@ class EngineLink:
             raise RuntimeError("no model is loaded")
         if self.state is not None and self.state_key == image.key:
             return False
+        self.close_state()
         self.state = self.predictor.init_state(image.data, **image.frame_options())
         self.state_key = image.key
         return True
+
+    def close_state(self) -> None:
+        """Release the video state (its prefetch thread, spilled outputs, open files)."""
+        if self.state is not None:
+            self.state.close()
+        self.state = self.state_key = None
 
     # ------------------------------------------------------------------ prompts
     def apply(self, frame: int, obj: int, prompt: FramePrompt | None, keep_object: bool):

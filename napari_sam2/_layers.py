@@ -43,6 +43,12 @@ OTHER_LABELS = (0.7, 0.7, 0.7, 1.0)
 _DONE = (ActionType.ADDED, ActionType.REMOVED, ActionType.CHANGED)
 
 
+def same_layer(a: Any, b: Any) -> bool:
+    """Whether two references are the same layer. napari hands plugins its objects wrapped in
+    proxies (a new one on every access), so ``is`` cannot tell."""
+    return a is not None and getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
+
+
 class LabelsLayerStore:
     """The controller's :class:`~napari_sam2._controller.LabelStore` over a Labels layer.
 
@@ -149,15 +155,18 @@ class TrackingLayers:
 
     def ensure_layers(self) -> None:
         """Put back any of the session's layers the user removed (nothing in them is lost)."""
-        if self.labels is not None and self.labels not in self.viewer.layers:
+        if self.labels is not None and not self._in_viewer(self.labels):
             self.viewer.add_layer(self.labels)
             show_info(f"SAM 2: the labels layer '{self.labels.name}' is back in the viewer")
-        if self.points is None or self.points not in self.viewer.layers:
+        if self.points is None or not self._in_viewer(self.points):
             self.points = self._add_points()
             self._rebuild_points()
-        if self.boxes is None or self.boxes not in self.viewer.layers:
+        if self.boxes is None or not self._in_viewer(self.boxes):
             self.boxes = self._add_boxes()
             self._rebuild_boxes()
+
+    def _in_viewer(self, layer: Any) -> bool:
+        return any(same_layer(layer, other) for other in self.viewer.layers)
 
     def _geometry(self) -> dict[str, Any]:
         layer = self.image_layer
@@ -313,9 +322,9 @@ class TrackingLayers:
 
     def _on_layer_removed(self, event: Any) -> None:
         layer = event.value
-        if layer is self.labels:
+        if same_layer(layer, self.labels):
             self.labels_removed.emit()
-        elif layer is self.points or layer is self.boxes:
+        elif same_layer(layer, self.points) or same_layer(layer, self.boxes):
             show_info(
                 f"SAM 2: '{layer.name}' was removed; its prompts are kept and the layer comes "
                 "back when you place prompts again (delete prompts inside it to drop them)"

@@ -241,3 +241,40 @@ def test_session_round_trip(controller, small_model, stack, tmp_path) -> None:
     other.set_image(ImageSpec("small", stack[:3], "TYX", "T"))
     with pytest.raises(SessionError, match="3 frames"):
         other.load_session(load_session(path))
+
+
+def test_download_reports_progress_and_stops_when_cancelled(monkeypatch, tmp_path) -> None:
+    import threading
+
+    import sam2_engine.weights as weights
+    from napari_sam2._engine_link import DownloadCancelled, DownloadProgress, _download
+
+    stopped = threading.Event()
+
+    def fake_download(name, *, progress, on_progress):
+        try:
+            for done in range(0, 5 * 2**20 + 1, 2**20):
+                on_progress(done, 5 * 2**20)
+                threading.Event().wait(0.02)
+        except DownloadCancelled:
+            stopped.set()
+            raise
+        return tmp_path / f"{name}.pt"
+
+    monkeypatch.setattr(weights, "download_checkpoint", fake_download)
+    steps = _download("sam2.1_hiera_tiny")
+    seen = []
+    try:
+        while True:
+            item = next(steps)
+            if isinstance(item, DownloadProgress):
+                seen.append(item.done)
+    except StopIteration as end:
+        assert end.value == tmp_path / "sam2.1_hiera_tiny.pt"
+    assert seen == [i * 2**20 for i in range(6)]
+
+    steps = _download("sam2.1_hiera_tiny")
+    while not isinstance(next(steps), DownloadProgress):
+        pass
+    steps.close()  # the worker was cancelled
+    assert stopped.wait(5)

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 from napari_sam2._controller import PluginInputError, controller_for
 from napari_sam2._engine_link import ModelChoice
 from napari_sam2._image_spec import ImageSpecError
-from napari_sam2._layers import TrackingLayers
+from napari_sam2._layers import TrackingLayers, same_layer
 from napari_sam2._qt.confidence_section import ConfidenceSection
 from napari_sam2._qt.corrections_section import CorrectionsSection
 from napari_sam2._qt.image_section import ImageSection
@@ -56,7 +56,10 @@ class TrackingWidget(QWidget):
         self.probe = EventLoopProbe(parent=self)
         self.last_delay: DelayReport | None = None
         self._parked: dict[str, Session] = {}  # sessions of other images, by layer name
-        self._tracked_layer: Any = None
+        self._tracked_layer: Any = None  # the image the controller's objects belong to
+        image = self.controller.image
+        if image is not None and image.name in napari_viewer.layers:  # a dock opened again
+            self._tracked_layer = napari_viewer.layers[image.name]
 
         self.image_section = ImageSection(napari_viewer)
         self.model_section = ModelSection()
@@ -134,7 +137,8 @@ class TrackingWidget(QWidget):
         if self.runner.busy:
             self.runner.cancel()
             show_info("SAM 2: the running job was stopped because the image choice changed")
-        parked = self._switch_session(layer) if layer is not self._tracked_layer else None
+        new_image = not same_layer(layer, self._tracked_layer)
+        parked = self._switch_session(layer) if new_image else None
         self.controller.set_image(spec)
         if spec is None:
             self.layers.detach()
@@ -157,7 +161,7 @@ class TrackingWidget(QWidget):
         ctrl, old = self.controller, self._tracked_layer
         if old is not None and (ctrl.objects or ctrl.prompts):
             self._parked[old.name] = ctrl.to_session()
-            if old in self.viewer.layers:
+            if any(same_layer(old, other) for other in self.viewer.layers):
                 show_info(
                     f"SAM 2: the objects and prompts of '{old.name}' are kept; pick it again "
                     "to continue with them"
@@ -317,7 +321,10 @@ class TrackingWidget(QWidget):
 
     # ------------------------------------------------------------------ teardown
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        """Stop jobs and let go of the layers; objects and prompts stay with the viewer."""
         self.runner.cancel()
+        if not self.runner.busy:
+            self.controller.engine.close_state()
         self.layers.detach()
         self.viewer.dims.events.point.disconnect(self._on_dims)
         super().closeEvent(event)
