@@ -158,12 +158,20 @@ class TrackingLayers:
         if self.labels is not None and not self._in_viewer(self.labels):
             self.viewer.add_layer(self.labels)
             show_info(f"SAM 2: the labels layer '{self.labels.name}' is back in the viewer")
+        restored = []
         if self.points is None or not self._in_viewer(self.points):
+            restored.append(self.points)
             self.points = self._add_points()
             self._rebuild_points()
         if self.boxes is None or not self._in_viewer(self.boxes):
+            restored.append(self.boxes)
             self.boxes = self._add_boxes()
             self._rebuild_boxes()
+        if any(layer is not None for layer in restored):
+            show_info(
+                "SAM 2: a removed prompt layer was made again from the session's prompts "
+                "(delete prompts inside the layer to drop them)"
+            )
 
     def _in_viewer(self, layer: Any) -> bool:
         return any(same_layer(layer, other) for other in self.viewer.layers)
@@ -324,11 +332,6 @@ class TrackingLayers:
         layer = event.value
         if same_layer(layer, self.labels):
             self.labels_removed.emit()
-        elif same_layer(layer, self.points) or same_layer(layer, self.boxes):
-            show_info(
-                f"SAM 2: '{layer.name}' was removed; its prompts are kept and the layer comes "
-                "back when you place prompts again (delete prompts inside it to drop them)"
-            )
 
     # ------------------------------------------------------------------ layers -> controller
     def push(self) -> None:

@@ -137,7 +137,7 @@ def test_clicks_and_a_box_reach_the_engine_and_give_masks(qtbot, dock, small_mod
     assert ctrl.engine.state.objects[1].points[2].labels.tolist() == [[1]]
 
 
-def test_propagate_both_ways_then_undo(qtbot, dock):
+def test_propagate_both_ways_measure_export_undo(qtbot, dock, tmp_path):
     ctrl = dock.controller
     dock.objects_section.add_button.click()
     click(dock, 3, 40, 30)
@@ -152,6 +152,19 @@ def test_propagate_both_ways_then_undo(qtbot, dock):
     assert sorted(ctrl.scores[1]) == list(range(8))
     assert "propagation done" in dock.propagate_section.status_label.text()
     assert dock.last_delay is not None and dock.last_delay.samples > 0
+
+    dock.measure_section.view.measure_button.click()  # step 8: measurements
+    qtbot.waitUntil(lambda: dock.measure_section.worker is None, timeout=JOB_TIMEOUT)
+    table = dock.measure_section.table
+    assert list(table["frame"]) == list(range(8)) and set(table["label"]) == {1}
+    assert np.array_equal(table["area"], (dock.layers.labels.data == 1).sum(axis=(1, 2)))
+    assert list(dock.layers.labels.features["index"]) == [1]  # the shown frame's row
+
+    tifffile = pytest.importorskip("tifffile")
+    dock.export_labels(str(tmp_path / "labels.tif"))  # step 10: the plugin's TIFF writer
+    with tifffile.TiffFile(tmp_path / "labels.tif") as tif:
+        assert tif.series[0].axes == "TYX"
+        assert np.array_equal(tif.asarray(), dock.layers.labels.data)
 
     dock.corrections_section.undo_button.click()
     assert np.array_equal(dock.layers.labels.data, after_click)

@@ -9,11 +9,12 @@ does not import torch (the manifest points here).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from napari_sam2._controller import PluginInputError, controller_for
@@ -168,14 +169,20 @@ class TrackingWidget(QWidget):
                 )
             else:
                 self.runner.cancel()
-                show_warning(
-                    f"SAM 2: the image layer '{old.name}' was removed: tracking stopped. Its "
-                    "objects and prompts are kept: open the image again (same layer name) to "
-                    "continue, and the labels layer stays as it is."
-                )
+                QTimer.singleShot(0, partial(self._warn_image_removed, old.name))
         ctrl.clear()
         self._tracked_layer = layer
         return None if layer is None else self._parked.pop(layer.name, None)
+
+    def _warn_image_removed(self, name: str) -> None:
+        """Said once the event loop runs again, and only if napari is not closing (closing
+        removes every layer first)."""
+        if len(self.viewer.layers):
+            show_warning(
+                f"SAM 2: the image layer '{name}' was removed: tracking stopped. Its objects and "
+                "prompts are kept: open the image again (same layer name) to continue; the "
+                "labels layer stays as it is."
+            )
 
     def _warn_about_layout(self, spec: Any, layer: Any) -> None:
         if spec.axis is None:
