@@ -832,6 +832,7 @@ _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def controller_for(viewer: Any) -> TrackingController:
     """The tracking session of a viewer, created on first use (state per viewer, never a
     process-wide singleton; dock widgets of the same viewer share it)."""
+    viewer = getattr(viewer, "__wrapped__", viewer)  # napari hands plugins a proxy
     controller = _CONTROLLERS.get(viewer)
     if controller is None:
         controller = _CONTROLLERS[viewer] = TrackingController()

@@ -153,6 +153,14 @@ class TrackingLayers:
         self.image_layer = self.points = self.boxes = self.labels = None
         self.controller.labels = None
 
+    def close(self, *_: Any) -> None:
+        """Stop watching the layers and the controller (the dock is gone)."""
+        self.detach()
+        self.controller.prompts_changed.disconnect(self._on_prompts_changed)
+        self.controller.objects_changed.disconnect(self._on_objects_changed)
+        self.controller.active_changed.disconnect(self._on_active_changed)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+
     def ensure_layers(self) -> None:
         """Put back any of the session's layers the user removed (nothing in them is lost)."""
         if self.labels is not None and not self._in_viewer(self.labels):

@@ -15,6 +15,7 @@ latest prompts. Queued prompt syncs coalesce into one.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class JobRunner:
 
     def __init__(self, controller: TrackingController) -> None:
         self.controller = controller
+        controller.sync_requested.connect(self._on_sync_requested)
         self._queue: deque[Job] = deque()
         self._running: _Running | None = None
         self._inbox: deque[tuple[str, object]] = deque()
@@ -115,6 +117,11 @@ class JobRunner:
         return None if self._running is None else self._running.worker
 
     # ------------------------------------------------------------------ queue
+    def _on_sync_requested(self) -> None:
+        """Prompts were edited: send them to the engine (and show their masks)."""
+        if self.controller.image is not None and self.controller.labels is not None:
+            self.submit(Job("sync", self.controller.sync_plan, "computing the mask"))
+
     def submit(self, job: Job) -> None:
         """Queue a job (a prompt sync already waiting absorbs a new one)."""
         if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
@@ -257,3 +264,15 @@ class JobRunner:
             running.bar.close()
         self.job_finished.emit(running.job.kind, completed)
         self._start_next()
+
+
+_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def runner_for(controller: TrackingController) -> JobRunner:
+    """The job runner of a controller: one per session, so that two docks on one viewer never
+    run engine jobs side by side."""
+    runner = _RUNNERS.get(controller)
+    if runner is None:
+        runner = _RUNNERS[controller] = JobRunner(controller)
+    return runner

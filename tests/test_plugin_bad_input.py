@@ -100,3 +100,32 @@ def test_a_checkpoint_for_another_model(qtbot, dock, small_checkpoint):
     assert any("small.pt" in m for m in messages("error"))
     assert [p.frame for p in dock.controller.prompts] == [0]
     assert np.count_nonzero(dock.layers.labels.data[0]) > 0  # the earlier mask is still there
+
+
+def test_4d_image_tracks_one_plane_and_rejects_prompts_on_others(
+    qtbot, make_napari_viewer, small_model
+):
+    viewer = make_napari_viewer()
+    image = np.stack(
+        [make_cells_timelapse(n_frames=4, shape=(48, 64), seed=s).image for s in (0, 1)], 1
+    )
+    viewer.add_image(image, name="tz", metadata={"axes": "TZYX"})
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    _, again = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    assert again.controller is dock.controller and again.runner is dock.runner  # one session
+    dock.controller.use_model(small_model, "test_small")
+    dock.image_section.index_spin.setValue(1)  # track along T at Z = 1
+    spec = dock.controller.image
+    assert (spec.axes, spec.axis, spec.index) == ("TZYX", "T", {"Z": 1})
+    assert dock.layers.labels.data.shape == image.shape
+
+    dock.objects_section.add_button.click()
+    dock.layers.points.add([2, 0, 20, 20])  # on Z = 0
+    assert any("Z = 0, but tracking runs at Z = 1" in m for m in messages("warning"))
+    assert dock.controller.prompts == []
+    dock.layers.points.add([2, 1, 20, 20])
+    assert [(p.frame, p.points) for p in dock.controller.prompts] == [(2, [[20.5, 20.5]])]
+    wait_idle(dock)
+    labels = dock.layers.labels.data
+    assert not labels[:, 0].any() and not labels[[0, 1, 3], 1].any()  # only (T=2, Z=1)
+    assert 2 in dock.controller.scores[1]

@@ -12,6 +12,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from napari_sam2._controller import TrackingController
+from napari_sam2._qt.lifetime import connect_while_alive
 from napari_sam2._qt.plots import TimelinePlot
 
 
@@ -38,7 +39,7 @@ class ConfidenceSection(QGroupBox):
             controller.image_changed,
             controller.settings_changed,
         ):
-            signal.connect(self.refresh)
+            connect_while_alive(self, signal, self.refresh)
         self.refresh()
 
     def set_current_frame(self, frame: int | None) -> None:

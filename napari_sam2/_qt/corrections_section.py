@@ -6,6 +6,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_sam2._controller import TrackingController
+from napari_sam2._qt.lifetime import connect_while_alive
 
 
 class CorrectionsSection(QGroupBox):
@@ -38,8 +39,8 @@ class CorrectionsSection(QGroupBox):
         self.use_labels_button.clicked.connect(self.use_labels_requested.emit)
         self.unprotect_button.clicked.connect(self._unprotect)
         self.undo_button.clicked.connect(self._undo)
-        controller.protected_changed.connect(self._show_protected)
-        controller.history_changed.connect(self._show_undo)
+        connect_while_alive(self, controller.protected_changed, self._show_protected)
+        connect_while_alive(self, controller.history_changed, self._show_undo)
         self._show_protected()
         self._show_undo()
 

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from napari_sam2._controller import TrackingController
 from napari_sam2._layers import TrackingLayers
 from napari_sam2._measurements import Table, concat_tables, features_for_frame, measure_frame
+from napari_sam2._qt.lifetime import connect_while_alive
 from napari_sam2._qt.measurements_widget import MeasurementsWidget
 
 
@@ -42,7 +43,7 @@ class MeasureSection(QWidget):
         layout.addWidget(self.view)
         self.view.measure_requested.connect(self.measure)
         self.view.frame_clicked.connect(self.frame_clicked.emit)
-        controller.objects_changed.connect(self._on_objects)
+        connect_while_alive(self, controller.objects_changed, self._on_objects)
 
     def measure(self) -> None:
         """Measure every object on every frame (in a worker)."""

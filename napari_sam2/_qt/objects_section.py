@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam2._controller import TrackingController
+from napari_sam2._qt.lifetime import connect_while_alive
 
 
 class ObjectsSection(QGroupBox):
@@ -45,8 +46,8 @@ class ObjectsSection(QGroupBox):
         self.color_button.clicked.connect(self._recolor)
         self.list.currentItemChanged.connect(self._on_current)
         self.list.itemChanged.connect(self._on_renamed)
-        controller.objects_changed.connect(self._refresh)
-        controller.active_changed.connect(self._show_active)
+        connect_while_alive(self, controller.objects_changed, self._refresh)
+        connect_while_alive(self, controller.active_changed, self._show_active)
         self._refresh()
 
     def _refresh(self) -> None:

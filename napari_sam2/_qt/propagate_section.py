@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam2._controller import DIRECTIONS, TrackingController
+from napari_sam2._qt.lifetime import connect_while_alive
 
 
 class PropagateSection(QGroupBox):
@@ -71,8 +72,8 @@ class PropagateSection(QGroupBox):
         self.overwrite_check.toggled.connect(self._on_edit)
         self.propagate_button.clicked.connect(self.propagate_requested.emit)
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
-        controller.settings_changed.connect(self._show_settings)
-        controller.image_changed.connect(self._show_settings)
+        connect_while_alive(self, controller.settings_changed, self._show_settings)
+        connect_while_alive(self, controller.image_changed, self._show_settings)
         self._show_settings()
 
     def set_busy(self, busy: bool) -> None:

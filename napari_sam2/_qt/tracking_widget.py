@@ -25,13 +25,14 @@ from napari_sam2._qt.confidence_section import ConfidenceSection
 from napari_sam2._qt.corrections_section import CorrectionsSection
 from napari_sam2._qt.image_section import ImageSection
 from napari_sam2._qt.latency import DelayReport, EventLoopProbe
+from napari_sam2._qt.lifetime import connect_while_alive
 from napari_sam2._qt.measure_section import MeasureSection
 from napari_sam2._qt.model_section import ModelSection
 from napari_sam2._qt.objects_section import ObjectsSection
 from napari_sam2._qt.prompt_section import PromptSection
 from napari_sam2._qt.propagate_section import PropagateSection
 from napari_sam2._qt.session_section import SessionSection
-from napari_sam2._workers import Job, JobRunner
+from napari_sam2._workers import Job, runner_for
 from napari_sam2.session import Session, SessionError, load_session, save_session
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class TrackingWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.controller = controller_for(napari_viewer)
-        self.runner = JobRunner(self.controller)
+        self.runner = runner_for(self.controller)
         self.layers = TrackingLayers(napari_viewer, self.controller)
         self.probe = EventLoopProbe(parent=self)
         self.last_delay: DelayReport | None = None
@@ -118,13 +119,16 @@ class TrackingWidget(QWidget):
         self.session_section.export_requested.connect(self.export_labels)
         self.confidence_section.frame_clicked.connect(self.layers.go_to_frame)
         self.measure_section.frame_clicked.connect(self.layers.go_to_frame)
-        ctrl.sync_requested.connect(self._on_prompts_edited)
-        ctrl.model_changed.connect(self._on_model_changed)
-        self.runner.busy_changed.connect(self._on_busy)
-        self.runner.status.connect(self.propagate_section.show_status)
-        self.runner.job_finished.connect(self._on_job_finished)
+        for signal, slot in (
+            (ctrl.model_changed, self._on_model_changed),
+            (self.runner.busy_changed, self._on_busy),
+            (self.runner.status, self.propagate_section.show_status),
+            (self.runner.job_finished, self._on_job_finished),
+        ):
+            connect_while_alive(self, signal, slot)
         self.layers.labels_removed.connect(self._on_labels_removed)
         self.viewer.dims.events.point.connect(self._on_dims)
+        self.destroyed.connect(self.layers.close)
 
     # ------------------------------------------------------------------ image
     def _on_image_choice(self) -> None:
@@ -224,10 +228,6 @@ class TrackingWidget(QWidget):
         )
 
     # ------------------------------------------------------------------ prompts and jobs
-    def _on_prompts_edited(self) -> None:
-        if self.controller.image is not None and self.controller.labels is not None:
-            self._submit(Job("sync", self.controller.sync_plan, "computing the mask"))
-
     def propagate(self) -> None:
         """Propagate from the current frame over the range, in the chosen direction(s)."""
         self.layers.ensure_layers()
@@ -332,6 +332,6 @@ class TrackingWidget(QWidget):
         self.runner.cancel()
         if not self.runner.busy:
             self.controller.engine.close_state()
-        self.layers.detach()
+        self.layers.close()
         self.viewer.dims.events.point.disconnect(self._on_dims)
         super().closeEvent(event)
