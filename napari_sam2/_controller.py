@@ -20,22 +20,30 @@ the label store and records what it replaced for undo.
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
-from napari_sam2._engine_link import (
-    DownloadProgress,
-    EngineLink,
-    ModelChoice,
-    set_torch_threads,
-)
+from napari_sam2._engine_link import DownloadProgress, EngineLink, ModelChoice, set_torch_threads
+from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
+from napari_sam2._label_updates import with_object_mask, with_tracked_labels
+from napari_sam2._records import (
+    DIRECTIONS,
+    FrameResult,
+    JobStatus,
+    LabelStore,
+    ObjectInfo,
+    Plan,
+    PluginInputError,
+    PromptKey,
+    Settings,
+    SyncItem,
+)
 from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
 
 #: Object colours, in order of creation (matplotlib's tab10 without its gray).
@@ -52,81 +60,6 @@ PALETTE = (
 )
 #: Largest object id: labels are stored as uint16.
 MAX_OBJECT_ID = 2**16 - 1
-#: Undo steps kept.
-UNDO_DEPTH = 30
-DIRECTIONS = ("forward", "backward", "both")
-
-PromptKey = tuple[int, int]  # (frame, object id)
-
-
-class PluginInputError(ValueError):
-    """The user asked for something the data does not allow; the message says what to do."""
-
-
-def default_threads() -> int:
-    """Torch threads for engine jobs: all cores but one, which stays with napari."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
-# ---------------------------------------------------------------------- small records
-@dataclass
-class ObjectInfo:
-    """A tracked object: ``id`` is its label value, ``color`` a ``#rrggbb`` string."""
-
-    id: int
-    name: str
-    color: str
-
-
-@dataclass
-class Settings:
-    """Propagation settings, saved with the session.
-
-    Attributes:
-        direction: ``forward``, ``backward`` or ``both`` from the current frame.
-        first_frame, last_frame: the frame range (last None: the last frame).
-        overwrite_protected: let propagation replace frames painted by hand.
-        torch_threads: CPU threads for engine jobs.
-        lost_below: object-score logit under which a frame counts as "object probably lost".
-    """
-
-    direction: str = "both"
-    first_frame: int = 0
-    last_frame: int | None = None
-    overwrite_protected: bool = False
-    torch_threads: int = field(default_factory=default_threads)
-    lost_below: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Settings:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-class LabelStore(Protocol):
-    """Where label frames live: a napari Labels layer, or an array (tests, scripts)."""
-
-    def read(self, frame: int) -> np.ndarray:
-        """The (H, W) labels of a frame (a copy or a view; never modified by the caller)."""
-
-    def write(self, frame: int, labels: np.ndarray) -> None:
-        """Replace the (H, W) labels of a frame."""
-
-
-class ArrayLabelStore:
-    """A :class:`LabelStore` over a ``(frames, H, W)`` array."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-    def read(self, frame: int) -> np.ndarray:
-        return self.array[frame]
-
-    def write(self, frame: int, labels: np.ndarray) -> None:
-        self.array[frame] = labels
 
 
 @dataclass
@@ -136,82 +69,6 @@ class _Dirty:
 
     token: int | None
     write: bool
-
-
-@dataclass
-class SyncItem:
-    """One (frame, object) whose prompts go to the engine in a job."""
-
-    frame: int
-    obj: int
-    prompt: FramePrompt | None
-    keep_object: bool
-    token: int | None
-    write: bool
-
-
-@dataclass
-class Plan:
-    """Everything a job needs, fixed on the main thread before it starts.
-
-    ``runs`` are ``(start, frames past start, reverse)`` propagation passes; ``notes`` are
-    messages for the user about this plan (prompts outside the range...).
-    """
-
-    image: ImageSpec
-    model: ModelChoice
-    threads: int
-    items: list[SyncItem] = field(default_factory=list)
-    runs: list[tuple[int, int, bool]] = field(default_factory=list)
-    overwrite: bool = False
-    token: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def total_frames(self) -> int:
-        return sum(count + 1 for _, count, _ in self.runs)
-
-
-@dataclass
-class JobStatus:
-    """A line for the busy indicator (yielded by jobs)."""
-
-    text: str
-
-
-@dataclass
-class FrameResult:
-    """A frame's new masks, yielded by a job and accepted on the main thread.
-
-    A ``prompt`` result carries one object's mask (None: its prompts were removed); a
-    ``propagate`` result carries the merged labels of every tracked object.
-    """
-
-    kind: str
-    frame: int
-    image_key: tuple
-    token: int | None
-    write: bool
-    obj: int | None = None
-    mask: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    obj_ids: tuple[int, ...] = ()
-    scores: dict[int, float | None] = field(default_factory=dict)
-    overwrite: bool = False
-
-
-@dataclass
-class _UndoEntry:
-    """What one user action replaced: restored as a whole by :meth:`TrackingController.undo`."""
-
-    label: str
-    token: int
-    objects: list[ObjectInfo] | None = None
-    active: int | None = None
-    prompts: dict[PromptKey, FramePrompt] | None = None
-    protected: set[int] | None = None
-    scores: dict[int, dict[int, float]] | None = None
-    frames: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- the controller
@@ -227,9 +84,7 @@ class TrackingController:
     scores_changed = Signal()
     settings_changed = Signal()
     history_changed = Signal()
-    #: a frame of the label store was rewritten (frame index)
-    frame_written = Signal(int)
-    #: prompts were edited by the user: the view should schedule a sync job
+    #: prompts were edited by the user: the job runner sends them to the engine
     sync_requested = Signal()
 
     def __init__(self) -> None:
@@ -247,8 +102,7 @@ class TrackingController:
         self.skipped_protected: list[int] = []
         self._prompts: dict[PromptKey, FramePrompt] = {}
         self._dirty: dict[PromptKey, _Dirty] = {}
-        self._undo: list[_UndoEntry] = []
-        self._next_token = 1
+        self.history = UndoHistory()
 
     # ------------------------------------------------------------------ image and model
     def set_image(self, image: ImageSpec | None) -> None:
@@ -276,7 +130,7 @@ class TrackingController:
         self.protected = set()
         self.scores = {}
         self.skipped_protected = []
-        self._undo = []
+        self.history.clear()
         for signal in (
             self.objects_changed,
             self.prompts_changed,
@@ -549,9 +403,7 @@ class TrackingController:
                 key = (item.frame, item.obj)
                 if key not in done:
                     self._dirty.setdefault(key, _Dirty(item.token, item.write))
-        entry = self._entry(plan.token)
-        if entry is not None and not entry.frames and entry is self._undo[-1]:
-            self._undo.pop()
+        if self.history.discard_if_unused(plan.token):
             self.history_changed.emit()
         self.skipped_protected = sorted(set(self.skipped_protected))
 
@@ -629,36 +481,24 @@ class TrackingController:
             self.scores_changed.emit()
 
     def _write_object(self, result: FrameResult) -> None:
-        """A prompt's result: the object's pixels on that frame become its new mask."""
-        if result.obj not in self.object_ids:
-            return
-        old = np.asarray(self.labels.read(result.frame))
-        new = np.where(old == result.obj, 0, old)
-        if result.mask is not None:
-            new[result.mask] = result.obj
-        self._write(result.frame, new, result.token)
+        if result.obj in self.object_ids:
+            old = np.asarray(self.labels.read(result.frame))
+            new = with_object_mask(old, result.obj, result.mask)
+            self._write(result.frame, new, result.token)
 
     def _write_tracked(self, result: FrameResult, known: set[int]) -> None:
-        """A propagated frame: tracked objects are replaced; other labels stay where the
-        tracked objects do not cover them."""
         old = np.asarray(self.labels.read(result.frame))
-        new = result.labels.astype(old.dtype, copy=True)
-        gone = [obj for obj in result.obj_ids if obj not in known]
-        if gone:
-            new[np.isin(new, gone)] = 0
-        keep = (new == 0) & ~np.isin(old, result.obj_ids)
-        new[keep] = old[keep]
+        new = with_tracked_labels(old, result.labels, result.obj_ids, known)
         self._write(result.frame, new, result.token)
 
     def _write(self, frame: int, new: np.ndarray, token: int | None) -> None:
         old = np.asarray(self.labels.read(frame))
         if np.array_equal(old, new):
             return
-        entry = self._entry(token)
+        entry = self.history.find(token)
         if entry is not None and frame not in entry.frames:
             entry.frames[frame] = old.copy()
         self.labels.write(frame, new)
-        self.frame_written.emit(frame)
 
     # ------------------------------------------------------------------ scores
     def lost_frames(self, obj: int) -> list[int]:
@@ -668,18 +508,15 @@ class TrackingController:
 
     # ------------------------------------------------------------------ undo
     @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
     def undo_label(self) -> str | None:
-        return self._undo[-1].label if self._undo else None
+        """What :meth:`undo` would take back (None: nothing)."""
+        return self.history.label
 
     def undo(self) -> str | None:
         """Undo the last action (prompt edit, accepted results, object change, load)."""
-        if not self._undo:
+        entry = self.history.pop()
+        if entry is None:
             return None
-        entry = self._undo.pop()
         if entry.objects is not None:
             self.objects = entry.objects
             self.objects_changed.emit()
@@ -701,7 +538,6 @@ class TrackingController:
         if self.labels is not None:
             for frame, old in entry.frames.items():
                 self.labels.write(frame, old)
-                self.frame_written.emit(frame)
         self.history_changed.emit()
         return entry.label
 
@@ -713,29 +549,21 @@ class TrackingController:
         prompts: bool = False,
         protected: bool = False,
         scores: bool = False,
-    ) -> _UndoEntry:
+    ) -> UndoEntry:
         """Open an undo entry holding copies of what the action is about to change."""
-        entry = _UndoEntry(label, self._next_token)
-        self._next_token += 1
+        snapshot: dict[str, Any] = {}
         if objects:
-            entry.objects = [replace(obj) for obj in self.objects]
-            entry.active = self.active
+            snapshot["objects"] = [replace(obj) for obj in self.objects]
+            snapshot["active"] = self.active
         if prompts:
-            entry.prompts = dict(self._prompts)
+            snapshot["prompts"] = dict(self._prompts)
         if protected:
-            entry.protected = set(self.protected)
+            snapshot["protected"] = set(self.protected)
         if scores:
-            entry.scores = {obj: dict(frames) for obj, frames in self.scores.items()}
-        self._undo.append(entry)
-        del self._undo[:-UNDO_DEPTH]
+            snapshot["scores"] = {obj: dict(frames) for obj, frames in self.scores.items()}
+        entry = self.history.open(label, **snapshot)
         self.history_changed.emit()
         return entry
-
-    def _entry(self, token: int | None) -> _UndoEntry | None:
-        for entry in reversed(self._undo):
-            if entry.token == token:
-                return entry
-        return None
 
     # ------------------------------------------------------------------ sessions
     def to_session(self) -> Session:

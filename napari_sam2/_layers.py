@@ -29,7 +29,8 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_info, show_warning
 from psygnal import Signal
 
-from napari_sam2._controller import PluginInputError, TrackingController
+from napari_sam2._controller import TrackingController
+from napari_sam2._records import PluginInputError
 
 if TYPE_CHECKING:
     import napari

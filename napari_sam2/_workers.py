@@ -25,14 +25,9 @@ from napari.utils import cancelable_progress, progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 
-from napari_sam2._controller import (
-    FrameResult,
-    JobStatus,
-    Plan,
-    PluginInputError,
-    TrackingController,
-)
+from napari_sam2._controller import TrackingController
 from napari_sam2._engine_link import DownloadProgress
+from napari_sam2._records import FrameResult, JobStatus, Plan, PluginInputError
 from napari_sam2.session import SessionError
 
 log = logging.getLogger(__name__)
@@ -110,11 +105,6 @@ class JobRunner:
     @property
     def running_kind(self) -> str | None:
         return None if self._running is None else self._running.job.kind
-
-    @property
-    def worker(self) -> GeneratorWorker | None:
-        """The worker of the running job (tests wait on its signals)."""
-        return None if self._running is None else self._running.worker
 
     # ------------------------------------------------------------------ queue
     def _on_sync_requested(self) -> None:

@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 
 from napari_sam2 import make_cells_timelapse
-from napari_sam2._controller import (
-    ArrayLabelStore,
-    FrameResult,
-    PluginInputError,
-    TrackingController,
-)
+from napari_sam2._controller import TrackingController
 from napari_sam2._image_spec import ImageSpec, ImageSpecError, propose_axes
+from napari_sam2._records import ArrayLabelStore, FrameResult, PluginInputError
 from napari_sam2.session import SessionError, load_session, save_session
 
 FRAMES = 6

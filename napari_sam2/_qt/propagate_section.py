@@ -17,8 +17,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_sam2._controller import DIRECTIONS, TrackingController
+from napari_sam2._controller import TrackingController
 from napari_sam2._qt.lifetime import connect_while_alive
+from napari_sam2._records import DIRECTIONS
 
 
 class PropagateSection(QGroupBox):

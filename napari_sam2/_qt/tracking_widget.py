@@ -17,7 +17,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from napari_sam2._controller import PluginInputError, controller_for
+from napari_sam2._controller import controller_for
 from napari_sam2._engine_link import ModelChoice
 from napari_sam2._image_spec import ImageSpecError
 from napari_sam2._layers import TrackingLayers, same_layer
@@ -32,6 +32,7 @@ from napari_sam2._qt.objects_section import ObjectsSection
 from napari_sam2._qt.prompt_section import PromptSection
 from napari_sam2._qt.propagate_section import PropagateSection
 from napari_sam2._qt.session_section import SessionSection
+from napari_sam2._records import PluginInputError
 from napari_sam2._workers import Job, runner_for
 from napari_sam2.session import Session, SessionError, load_session, save_session
 

@@ -1,0 +1,152 @@
+"""The plain records the plugin's controller, job runner and widgets pass around (Qt-free).
+
+Objects and settings (saved with a session), the label store interface, the plans jobs carry
+out and the results they yield.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from napari_sam2._engine_link import ModelChoice
+from napari_sam2._image_spec import ImageSpec
+from napari_sam2.session import FramePrompt
+
+DIRECTIONS = ("forward", "backward", "both")
+
+PromptKey = tuple[int, int]  # (frame, object id)
+
+
+class PluginInputError(ValueError):
+    """The user asked for something the data does not allow; the message says what to do."""
+
+
+def default_threads() -> int:
+    """Torch threads for engine jobs: all cores but one, which stays with napari."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class ObjectInfo:
+    """A tracked object: ``id`` is its label value, ``color`` a ``#rrggbb`` string."""
+
+    id: int
+    name: str
+    color: str
+
+
+@dataclass
+class Settings:
+    """Propagation settings, saved with the session.
+
+    Attributes:
+        direction: ``forward``, ``backward`` or ``both`` from the current frame.
+        first_frame, last_frame: the frame range (last None: the last frame).
+        overwrite_protected: let propagation replace frames painted by hand.
+        torch_threads: CPU threads for engine jobs.
+        lost_below: object-score logit under which a frame counts as "object probably lost".
+    """
+
+    direction: str = "both"
+    first_frame: int = 0
+    last_frame: int | None = None
+    overwrite_protected: bool = False
+    torch_threads: int = field(default_factory=default_threads)
+    lost_below: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class LabelStore(Protocol):
+    """Where label frames live: a napari Labels layer, or an array (tests, scripts)."""
+
+    def read(self, frame: int) -> np.ndarray:
+        """The (H, W) labels of a frame (a copy or a view; never modified by the caller)."""
+
+    def write(self, frame: int, labels: np.ndarray) -> None:
+        """Replace the (H, W) labels of a frame."""
+
+
+class ArrayLabelStore:
+    """A :class:`LabelStore` over a ``(frames, H, W)`` array."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def read(self, frame: int) -> np.ndarray:
+        return self.array[frame]
+
+    def write(self, frame: int, labels: np.ndarray) -> None:
+        self.array[frame] = labels
+
+
+@dataclass
+class SyncItem:
+    """One (frame, object) whose prompts go to the engine in a job."""
+
+    frame: int
+    obj: int
+    prompt: FramePrompt | None
+    keep_object: bool
+    token: int | None
+    write: bool
+
+
+@dataclass
+class Plan:
+    """Everything a job needs, fixed on the main thread before it starts.
+
+    ``runs`` are ``(start, frames past start, reverse)`` propagation passes; ``notes`` are
+    messages for the user about this plan (prompts outside the range...).
+    """
+
+    image: ImageSpec
+    model: ModelChoice
+    threads: int
+    items: list[SyncItem] = field(default_factory=list)
+    runs: list[tuple[int, int, bool]] = field(default_factory=list)
+    overwrite: bool = False
+    token: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_frames(self) -> int:
+        return sum(count + 1 for _, count, _ in self.runs)
+
+
+@dataclass
+class JobStatus:
+    """A line for the busy indicator (yielded by jobs)."""
+
+    text: str
+
+
+@dataclass
+class FrameResult:
+    """A frame's new masks, yielded by a job and accepted on the main thread.
+
+    A ``prompt`` result carries one object's mask (None: its prompts were removed); a
+    ``propagate`` result carries the merged labels of every tracked object.
+    """
+
+    kind: str
+    frame: int
+    image_key: tuple
+    token: int | None
+    write: bool
+    obj: int | None = None
+    mask: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    obj_ids: tuple[int, ...] = ()
+    scores: dict[int, float | None] = field(default_factory=dict)
+    overwrite: bool = False
