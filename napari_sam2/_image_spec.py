@@ -193,6 +193,63 @@ class ImageSpec:
             data = data[..., list(self.channel)]
         return data
 
+    # ------------------------------------------------------------------ prompt positions
+    # napari puts pixel centres at integer positions, SAM 2 at half-integers: a prompt's
+    # (x, y) is the napari position + 0.5.
+    def frame_at(self, position: Sequence[float]) -> int | str:
+        """The frame a napari position lies on, or why it lies on none of the tracked ones."""
+        coord = np.asarray(position, dtype=float)
+        for letter, fixed in self.index.items():
+            here = int(round(coord[self.dim(letter)]))
+            if here != fixed:
+                return (
+                    f"a prompt was placed at {letter} = {here}, but tracking runs at "
+                    f"{letter} = {fixed} (change it in the image section)"
+                )
+        if self.axis is None:
+            return 0
+        frame = int(round(coord[self.dim(self.axis)]))
+        if not 0 <= frame < self.num_frames:
+            last = self.num_frames - 1
+            return f"a prompt was placed on frame {frame}, outside the image (frames 0-{last})"
+        return frame
+
+    def click_at(self, position: Sequence[float]) -> tuple[int, float, float] | str:
+        """``(frame, x, y)`` of a point, or why it cannot be a prompt."""
+        frame = self.frame_at(position)
+        if isinstance(frame, str):
+            return frame
+        height, width = self.frame_shape
+        x = float(position[self.dim("X")]) + 0.5
+        y = float(position[self.dim("Y")]) + 0.5
+        if not (0 <= x <= width and 0 <= y <= height):
+            return f"a point at (x={x - 0.5:.0f}, y={y - 0.5:.0f}) lies outside the image"
+        return frame, x, y
+
+    def box_at(self, vertices: np.ndarray) -> tuple[int, list[float]] | str:
+        """``(frame, [x0, y0, x1, y1])`` of a shape's bounding box, clipped to the frame, or
+        why it cannot be a prompt."""
+        frame = self.frame_at(vertices[0])
+        if isinstance(frame, str):
+            return frame
+        height, width = self.frame_shape
+        xs = np.clip(vertices[:, self.dim("X")] + 0.5, 0, width)
+        ys = np.clip(vertices[:, self.dim("Y")] + 0.5, 0, height)
+        if xs.max() - xs.min() < 1 or ys.max() - ys.min() < 1:
+            return "a box lies outside the image or has no area"
+        return frame, [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
+
+    def position(self, frame: int, x: float, y: float) -> list[float]:
+        """The napari position of a prompt at (x, y) on ``frame`` (inverse of ``click_at``)."""
+        position = [0.0] * len(self.display_axes)
+        for letter, value in self.index.items():
+            position[self.dim(letter)] = value
+        if self.axis is not None:
+            position[self.dim(self.axis)] = frame
+        position[self.dim("X")] = x - 0.5
+        position[self.dim("Y")] = y - 0.5
+        return position
+
     # ------------------------------------------------------------------ engine and session
     def frame_options(self) -> dict[str, Any]:
         """Keyword arguments for ``VideoPredictor.init_state`` / ``open_frames``."""

@@ -19,7 +19,7 @@ so a prompt's (x, y) is the napari position + 0.5.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -289,7 +289,7 @@ class TrackingLayers:
 
     def _label_new_points(self, index: int) -> None:
         """A point the user just added belongs to the active object (one is made if none)."""
-        if isinstance(self._frame_xy(self.points.data[index]), str):
+        if isinstance(self.spec.click_at(self.points.data[index]), str):
             return  # not on a tracked frame: push() removes it and says why
         if self.controller.active is None:
             self.controller.add_object()
@@ -307,11 +307,11 @@ class TrackingLayers:
         objs = self.boxes.features["obj"].to_numpy(int, na_value=0, copy=True)
         objs[index] = self.controller.active
         self.boxes.features = {"obj": objs}
-        where = self._frame_of(self.boxes.data[index][0])
+        where = self.spec.frame_at(self.boxes.data[index][0])
         if isinstance(where, int):
             for other in range(len(self.boxes.data) - 1):
                 same_obj = self.boxes.features["obj"].iloc[other] == self.controller.active
-                if same_obj and self._frame_of(self.boxes.data[other][0]) == where:
+                if same_obj and self.spec.frame_at(self.boxes.data[other][0]) == where:
                     self._quietly(self.boxes.remove, [other])
                     break
         self._style_boxes()
@@ -353,7 +353,7 @@ class TrackingLayers:
         bad_points = []
         features = self.points.features if self.points is not None else None
         for i, coord in enumerate(self.points.data if self.points is not None else []):
-            where = self._frame_xy(coord)
+            where = self.spec.click_at(coord)
             if isinstance(where, str):
                 bad_points.append(i)
                 rejected.append(where)
@@ -365,7 +365,7 @@ class TrackingLayers:
             labels.append(int(bool(features["positive"].iloc[i])))
         bad_boxes = []
         for i, vertices in enumerate(self.boxes.data if self.boxes is not None else []):
-            where = self._box(vertices)
+            where = self.spec.box_at(vertices)
             if isinstance(where, str):
                 bad_boxes.append(i)
                 rejected.append(where)
@@ -384,47 +384,6 @@ class TrackingLayers:
         finally:
             self._busy = False
 
-    def _frame_of(self, coord: Iterable[float]) -> int | str:
-        """The frame a position lies on, or why it lies on none of the tracked frames."""
-        spec, coord = self.spec, np.asarray(coord, dtype=float)
-        for letter, position in spec.index.items():
-            here = int(round(coord[spec.dim(letter)]))
-            if here != position:
-                return (
-                    f"a prompt was placed at {letter} = {here}, but tracking runs at "
-                    f"{letter} = {position} (change it in the image section)"
-                )
-        if spec.axis is None:
-            return 0
-        frame = int(round(coord[spec.dim(spec.axis)]))
-        if not 0 <= frame < spec.num_frames:
-            return (
-                f"a prompt was placed on frame {frame}, outside the image (0-{spec.num_frames - 1})"
-            )
-        return frame
-
-    def _frame_xy(self, coord: np.ndarray) -> tuple[int, float, float] | str:
-        frame = self._frame_of(coord)
-        if isinstance(frame, str):
-            return frame
-        height, width = self.spec.frame_shape
-        x = float(coord[self.spec.dim("X")]) + 0.5
-        y = float(coord[self.spec.dim("Y")]) + 0.5
-        if not (0 <= x <= width and 0 <= y <= height):
-            return f"a point at (x={x - 0.5:.0f}, y={y - 0.5:.0f}) lies outside the image"
-        return frame, x, y
-
-    def _box(self, vertices: np.ndarray) -> tuple[int, list[float]] | str:
-        frame = self._frame_of(vertices[0])
-        if isinstance(frame, str):
-            return frame
-        height, width = self.spec.frame_shape
-        xs = np.clip(vertices[:, self.spec.dim("X")] + 0.5, 0, width)
-        ys = np.clip(vertices[:, self.spec.dim("Y")] + 0.5, 0, height)
-        if xs.max() - xs.min() < 1 or ys.max() - ys.min() < 1:
-            return "a box lies outside the image or has no area"
-        return frame, [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
-
     # ------------------------------------------------------------------ controller -> layers
     def _on_prompts_changed(self) -> None:
         if self._busy or self.spec is None:
@@ -434,23 +393,11 @@ class TrackingLayers:
         if self.boxes is not None:
             self._rebuild_boxes()
 
-    def _position(self, frame: int, x: float, y: float) -> list[float]:
-        """The napari position of a frame pixel (x, y in SAM 2's convention)."""
-        spec = self.spec
-        position = [0.0] * len(spec.display_axes)
-        for letter, value in spec.index.items():
-            position[spec.dim(letter)] = value
-        if spec.axis is not None:
-            position[spec.dim(spec.axis)] = frame
-        position[spec.dim("X")] = x - 0.5
-        position[spec.dim("Y")] = y - 0.5
-        return position
-
     def _rebuild_points(self) -> None:
         coords, objs, positive = [], [], []
         for prompt in self.controller.prompts:
             for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
-                coords.append(self._position(prompt.frame, x, y))
+                coords.append(self.spec.position(prompt.frame, x, y))
                 objs.append(prompt.object)
                 positive.append(bool(label))
         ndim = len(self.spec.display_axes)
@@ -469,7 +416,7 @@ class TrackingLayers:
             if prompt.box is not None:
                 x0, y0, x1, y1 = prompt.box
                 corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-                shapes.append([self._position(prompt.frame, x, y) for x, y in corners])
+                shapes.append([self.spec.position(prompt.frame, x, y) for x, y in corners])
                 objs.append(prompt.object)
 
         def rebuild() -> None:

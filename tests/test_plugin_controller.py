@@ -77,6 +77,19 @@ def test_propose_axes_and_spec_checks(stack) -> None:
         ImageSpec("v", np.zeros((4, 3, 8, 8)), "TZYX", "T", index={"Z": 3})
 
 
+def test_prompt_positions_map_between_napari_and_frame_pixels() -> None:
+    spec = ImageSpec("v", np.zeros((4, 3, 20, 30)), "TZYX", "T", index={"Z": 2})
+    assert spec.click_at([1, 2, 5, 7]) == (1, 7.5, 5.5)  # napari centres at integers
+    assert spec.click_at(spec.position(3, 10.5, 4.5)) == (3, 10.5, 4.5)
+    assert "Z = 2" in spec.click_at([1, 0, 5, 7])
+    assert "outside the image" in spec.click_at([1, 2, 5, 40])
+    assert "frame 4" in spec.click_at([4, 2, 5, 7])
+    corners = np.array([[2, 2, -3, -3], [2, 2, -3, 40], [2, 2, 10, 40], [2, 2, 10, -3]], float)
+    assert spec.box_at(corners) == (2, [0.0, 0.0, 30.0, 10.5])  # clipped to the frame
+    single = ImageSpec("one", np.zeros((20, 30)), "YX", None)
+    assert single.click_at([5, 7]) == (0, 7.5, 5.5)
+
+
 def test_click_reaches_engine_and_writes_its_frame_only(controller, small_model, stack) -> None:
     from sam2_engine import VideoPredictor
 
