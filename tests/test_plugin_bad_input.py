@@ -129,3 +129,23 @@ def test_4d_image_tracks_one_plane_and_rejects_prompts_on_others(
     labels = dock.layers.labels.data
     assert not labels[:, 0].any() and not labels[[0, 1, 3], 1].any()  # only (T=2, Z=1)
     assert 2 in dock.controller.scores[1]
+
+
+def test_image_removed_while_propagating_keeps_the_session(qtbot, dock):
+    start_propagation(qtbot, dock)
+    image = dock.viewer.layers["cells"]
+    dock.viewer.layers.remove(image)
+    wait_idle(dock)
+    qtbot.waitUntil(lambda: any("was removed" in m for m in messages("warning")), timeout=5000)
+    assert dock.controller.prompts == []  # parked, not lost: the image is gone
+
+    dock.viewer.add_image(image.data, name="cells", metadata={"axes": "TYX"})
+    dock.image_section.layer_box.setCurrentText("cells")
+    assert [(p.frame, p.object) for p in dock.controller.prompts] == [(0, 1)]
+
+
+def test_rgb_shown_as_gray_is_pointed_out(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((5, 32, 32, 3), np.uint8), name="video", rgb=False)
+    viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    assert any("tick 'rgb'" in m for m in messages("warning"))
