@@ -10,12 +10,11 @@ masks show what the plugin does, not what a trained model finds.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtWidgets import QApplication
+from qtpy.QtCore import QEventLoop, QTimer
 
 from napari_sam2 import make_cells_timelapse
 from sam2_engine import HieraConfig, Sam2Config, build_model
@@ -35,16 +34,23 @@ def small_random_model():
     return build_model(config, seed=0, object_score_bias=2.0)
 
 
-def wait(widget, timeout: float = 300) -> None:
-    app, start = QApplication.instance(), time.time()
-    while widget.runner.busy or widget.measure_section.worker is not None:
-        app.processEvents()
-        time.sleep(0.02)
-        if time.time() - start > timeout:
-            raise TimeoutError("the dock stayed busy")
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
+def wait(widget) -> None:
+    """Run Qt's event loop (no polling sleeps, which the dock's delay probe would count)
+    until the dock is idle, then let the canvas draw."""
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(
+        lambda: (
+            loop.quit()
+            if not widget.runner.busy and widget.measure_section.worker is None
+            else None
+        )
+    )
+    timer.start(20)
+    loop.exec()
+    timer.stop()
+    QTimer.singleShot(300, loop.quit)
+    loop.exec()
 
 
 def centre(truth: np.ndarray, frame: int, label: int) -> tuple[float, float]:
