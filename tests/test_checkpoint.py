@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from official_shapes import official_manifest
 from torch import nn
 
 from sam2_engine.checkpoint import (
@@ -19,28 +19,10 @@ from sam2_engine.checkpoint import (
 from sam2_engine.configs import MODEL_NAMES
 from sam2_engine.errors import CheckpointError, CheckpointMismatchError, Sam2EngineError
 
-MANIFESTS = Path("/work/shared/manifests")
-_SIZES = {"t": "tiny", "s": "small", "b+": "base_plus", "l": "large"}
-
-
-def _manifest_files() -> dict[str, Path]:
-    """Preset name -> manifest file, e.g. 'sam2.1_hiera_tiny' -> sam2.1_hiera_t.json."""
-    found = {}
-    for path in sorted(MANIFESTS.glob("sam2*_hiera_*.json")):
-        prefix, size = path.stem.rsplit("_", 1)
-        found[f"{prefix}_{_SIZES[size]}"] = path
-    return found
-
-
-MANIFEST_FILES = _manifest_files()
-needs_manifests = pytest.mark.skipif(
-    len(MANIFEST_FILES) != 8, reason="official key manifests not available"
-)
-
 
 def meta_state_dict(name: str) -> dict[str, torch.Tensor]:
     """The official state dict of ``name`` as shape-only ``meta`` tensors (no memory used)."""
-    entries = json.loads(MANIFEST_FILES[name].read_text())["state_dict"]
+    entries = official_manifest(name)
     return {k: torch.empty(v["shape"], device="meta") for k, v in entries.items()}
 
 
@@ -168,7 +150,6 @@ def test_read_wrong_container(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- identify
 
 
-@needs_manifests
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_identify_official_models(name: str) -> None:
     sd = meta_state_dict(name)
@@ -176,7 +157,6 @@ def test_identify_official_models(name: str) -> None:
     assert identify_model({"model": sd}) == name
 
 
-@needs_manifests
 def test_identify_tiny_and_small_differ_only_in_blocks() -> None:
     small = meta_state_dict("sam2.1_hiera_small")
     blocks = [k for k in small if k.startswith("image_encoder.trunk.blocks.12.")]
@@ -246,7 +226,6 @@ def test_apply_caps_long_lists() -> None:
     assert len(info.value.missing) == 60  # the attribute keeps the full list
 
 
-@needs_manifests
 def test_apply_suggests_the_right_model() -> None:
     sd = meta_state_dict("sam2.1_hiera_small")  # meta tensors: never copied
     with pytest.raises(CheckpointMismatchError) as info:

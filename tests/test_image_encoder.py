@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 import torch
+from official_shapes import official_manifest
 
 from sam2_engine.configs import MODEL_NAMES, get_config
 from sam2_engine.modeling.image_encoder import ImageEncoder
@@ -27,24 +26,11 @@ def _one_thread():
     torch.set_num_threads(previous)
 
 
-def _manifest_dir() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for root in (here.parent, here.parent.parent):
-        candidate = root / "shared" / "manifests"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def _manifest_shapes(name: str) -> dict[str, list[int]]:
-    directory = _manifest_dir()
-    if directory is None:
-        pytest.skip("state-dict manifests not found")
-    prefix, size = name.split("_hiera_")
-    entries = json.loads((directory / f"{prefix}_hiera_{SHORT_NAMES[size]}.json").read_text())
+    entries = official_manifest(name)
     return {
         key[len(PREFIX) :]: entry["shape"]
-        for key, entry in entries["state_dict"].items()
+        for key, entry in entries.items()
         if key.startswith(PREFIX)
     }
 

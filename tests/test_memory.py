@@ -8,17 +8,14 @@ the same weights are loaded strictly into ours.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
+from official_shapes import official_manifest
 
 from sam2_engine.modeling.memory_attention import MemoryAttention
 from sam2_engine.modeling.memory_encoder import MemoryEncoder
 from sam2_engine.modeling.rope import apply_rotary_, rotary_table
 
-MANIFEST = Path("/work/shared/manifests/sam2.1_hiera_t.json")
 TOLERANCE = 1e-4
 
 
@@ -51,7 +48,7 @@ def models():
 
 
 def test_state_dict_matches_manifest():
-    manifest = json.loads(MANIFEST.read_text())["state_dict"]
+    manifest = official_manifest("sam2.1_hiera_tiny")
     for prefix, module in (
         ("memory_encoder.", MemoryEncoder()),
         ("memory_attention.", MemoryAttention()),
