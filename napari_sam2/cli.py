@@ -220,6 +220,12 @@ def _add_export(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--fps", type=float, help="frame rate (default: the source's, else 10)")
     sub.add_argument("--codec", help="encoder (default: the best available for the suffix)")
     sub.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    sub.add_argument(
+        "--first-frame",
+        type=int,
+        help="video frame of the first label frame (default: from the labels' track record, "
+        "else 0)",
+    )
 
 
 def _add_batch(sub: argparse.ArgumentParser) -> None:
@@ -463,7 +469,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from napari_sam2.api import read_info
     from napari_sam2.video_export import export_video
+
+    first_frame = args.first_frame
+    if first_frame is None:
+        # labels written by `track --frames A:B` cover only those frames and record them
+        info = read_info(args.labels) if Path(args.labels).exists() else None
+        if info and info.get("frames"):
+            first_frame = int(info["frames"][0])
 
     path = export_video(
         args.video,
@@ -477,6 +491,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         fps=args.fps,
         codec=args.codec,
         overwrite=args.overwrite,
+        first_frame=first_frame,
     )
     print(f"Wrote {path}")
     return EXIT_OK

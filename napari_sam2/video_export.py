@@ -218,6 +218,7 @@ def export_video(
     codec: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    first_frame: int | None = None,
 ) -> Path:
     """Write a video (or image sequence) made from ``video`` and its ``labels``.
 
@@ -226,7 +227,8 @@ def export_video(
             file, TIFF, zarr, image folder, numpy or dask array, a ``FrameSource``).
         labels: ``(T, H, W)`` integer labels (0 background, object id elsewhere) as a numpy,
             dask or zarr array, a ``FrameSource``, or the path of a TIFF or zarr label stack;
-            T, H and W must be the video's.
+            H and W must be the video's; T the video's too, unless ``first_frame`` says
+            which video frame ``labels[0]`` belongs to.
         output: the file to write; its suffix picks the container (see the module docstring),
             no suffix means a folder of PNG images (``masks``, ``cutout``).
         kind: ``"masks"``, ``"matte"``, ``"cutout"``, ``"background"`` or ``"overlay"``.
@@ -241,6 +243,9 @@ def export_video(
             first available.
         overwrite: replace an existing ``output``; otherwise it is refused.
         progress: show a tqdm progress bar.
+        first_frame: the video frame of ``labels[0]`` when the labels cover only frames
+            ``first_frame .. first_frame + T - 1`` (e.g. ``track(..., frames=...)``); the
+            output then has those T frames. None: labels and video have the same frames.
 
     Returns:
         The path written.
@@ -267,7 +272,8 @@ def export_video(
     source = open_frames(video)
     label_source = None
     try:
-        label_source = _open_labels(labels, source)
+        label_source = _open_labels(labels, source, first_frame)
+        offset = first_frame or 0
         rate = _frame_rate(source, fps)
         layout = LAYOUT[kind]
         deep = (
@@ -280,13 +286,13 @@ def export_video(
         writer = open_writer(partial, suffix, spec, layout, deep, source.shape, rate)
         try:
             with tqdm(
-                total=len(source),
+                total=len(label_source),
                 desc=f"{kind} -> {output.name}",
                 unit="frame",
                 disable=not progress,
             ) as bar:
-                for index in range(len(source)):
-                    rgb = None if layout == "gray" else source.read_rgb(index)
+                for index in range(len(label_source)):
+                    rgb = None if layout == "gray" else source.read_rgb(offset + index)
                     frame = make_frame(rgb, np.asarray(label_source.read(index)))
                     writer.write(frame, FRAME_FORMAT[(layout, deep)])
                     bar.update()
@@ -314,7 +320,7 @@ def _check_options(kind: str, background: Any, feather: float, dilate: int) -> N
         raise ExportError(f"dilate is a whole number of pixels; got {dilate!r}")
 
 
-def _open_labels(labels: Any, source: Any) -> Any:
+def _open_labels(labels: Any, source: Any, first_frame: int | None = None) -> Any:
     """``labels`` as a frame source of raw (H, W) label images matching ``source``."""
     from sam2_engine.frames import FrameSource, open_frames
 
@@ -323,9 +329,14 @@ def _open_labels(labels: Any, source: Any) -> Any:
         if opened.dtype.kind not in "iub":
             raise ExportError(f"labels must be integers (0 background), got dtype {opened.dtype}")
         found, expected = (len(opened), *opened.shape), (len(source), *source.shape)
-        if found != expected:
+        if first_frame is None:
+            fits = len(opened) == len(source)
+        else:
+            fits = first_frame >= 0 and first_frame + len(opened) <= len(source)
+        if found[1:] != expected[1:] or not fits:
+            where = f" starting at video frame {first_frame}" if first_frame else ""
             raise ExportError(
-                f"labels are {found[0]} frames of {found[1]} x {found[2]}, the video is "
+                f"labels are {found[0]} frames of {found[1]} x {found[2]}{where}, the video is "
                 f"{expected[0]} frames of {expected[1]} x {expected[2]}"
             )
     except BaseException:

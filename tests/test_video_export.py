@@ -308,3 +308,27 @@ def test_an_error_midway_leaves_no_file(clip, tmp_path):
     with pytest.raises(Exception, match="disk on fire"):
         export_video(path, failing, tmp_path / "masks", "masks", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_labels_of_a_frame_range(clip, tmp_path):
+    """Labels for video frames 2..4 only (e.g. from track(frames=range(2, 5))) give a 3-frame
+    output of those frames; a range that does not fit the video is refused."""
+    path, labels, decoded = clip
+    part = labels[2:5]
+    out = export_video(
+        path,
+        part,
+        tmp_path / "part.mkv",
+        "background",
+        background="black",
+        first_frame=2,
+        progress=False,
+    )
+    frames = decode_frames(out)
+    assert len(frames) == 3
+    inside = part[1] != 0
+    assert np.abs(frames[1][inside].astype(int) - decoded[3][inside].astype(int)).max() <= 2
+    with pytest.raises(ExportError, match="starting at video frame 4"):
+        export_video(path, part, tmp_path / "bad.mkv", "matte", first_frame=4, progress=False)
+    with pytest.raises(ExportError, match="labels are 3 frames"):
+        export_video(path, part, tmp_path / "bad2.mkv", "matte", first_frame=-1, progress=False)
