@@ -193,12 +193,12 @@ def test_dask_multichannel_layer_data():
 # -- TIFF ------------------------------------------------------------------------------------
 
 
-def test_tiff_multipage_memmap(tmp_path):
+def test_tiff_multipage_contiguous(tmp_path):
     data = stack(t=9)
     path = tmp_path / "movie.tif"
     tifffile.imwrite(path, data)
     source = open_frames(path)
-    assert isinstance(source, TiffSource) and source.metadata["tiff_access"] == "memmap"
+    assert isinstance(source, TiffSource) and source.metadata["tiff_access"] == "contiguous"
     assert source.metadata["axes"] == "TYX" and len(source) == 9
     np.testing.assert_array_equal(source.read(8), data[8])
 

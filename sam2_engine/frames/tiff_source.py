@@ -4,11 +4,14 @@ uncompressed, otherwise read page by page. The file is never read whole."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .array_source import ArraySource
-from .errors import FrameSourceError
+from .errors import FrameReadError, FrameSourceError
 from .layout import axes_from_names
 from .paged import PagedArray
 
@@ -28,7 +31,7 @@ class TiffSource(ArraySource):
 
     The series' full-resolution level is used; its axes come from the file's metadata
     (OME or ImageJ; tifffile's ``S`` samples become ``C``, a plain page sequence ``T``) unless
-    ``axes`` is given. ``metadata["tiff_access"]`` says ``"memmap"`` or ``"pages"``.
+    ``axes`` is given. ``metadata["tiff_access"]`` says ``"contiguous"`` or ``"pages"``.
 
     Arguments:
         path: the TIFF file.
@@ -41,6 +44,7 @@ class TiffSource(ArraySource):
         tifffile = _import_tifffile()
         self.path = Path(path)
         self._tif = None
+        self._file = None
         try:
             tif = tifffile.TiffFile(self.path)
         except Exception as error:
@@ -54,7 +58,7 @@ class TiffSource(ArraySource):
                 )
             tiff_series = tif.series[series]
             shape, axes = tuple(tiff_series.shape), tiff_series.axes
-            array, access = self._memmap(tifffile, series, shape)
+            array, access = self._contiguous(tifffile, series, tiff_series, shape)
             if array is None:
                 array, access = self._pages(tiff_series, shape), "pages"
                 self._tif = tif
@@ -74,14 +78,42 @@ class TiffSource(ArraySource):
         if self._tif is None:
             tif.close()
 
-    def _memmap(self, tifffile: Any, series: int, shape: tuple[int, ...]) -> tuple[Any, str]:
+    def _contiguous(
+        self, tifffile: Any, series: int, tiff_series: Any, shape: tuple[int, ...]
+    ) -> tuple[Any, str]:
+        """Uncompressed data stored in one block: read each page with one positioned read.
+
+        The file is not kept memory-mapped: pages of a mapping stay resident once read, so a
+        long propagation would grow the process by every frame it had read.
+        """
         try:
-            array = tifffile.memmap(self.path, series=series, mode="r")
+            mapped = tifffile.memmap(self.path, series=series, mode="r")
         except Exception:  # compressed, tiled or scattered data: read page by page
             return None, ""
-        if tuple(array.shape) != shape:
+        offset, dtype, found = mapped.offset, mapped.dtype, tuple(mapped.shape)
+        del mapped
+        page_shape = tuple(tiff_series.pages[0].shape)
+        n_lead = len(shape) - len(page_shape)
+        if found != shape or n_lead < 0 or shape[n_lead:] != page_shape:
             return None, ""
-        return array, "memmap"
+        page_bytes = math.prod(page_shape) * dtype.itemsize
+        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        fd = self._file.fileno()
+
+        def read_page(k: int) -> np.ndarray:
+            data = bytearray(os.pread(fd, page_bytes, offset + k * page_bytes))
+            if len(data) != page_bytes:
+                raise FrameReadError(f"{self.path}: page {k} is truncated")
+            return np.frombuffer(data, dtype).reshape(page_shape).astype(dtype.newbyteorder("="))
+
+        array = PagedArray(
+            shape[:n_lead],
+            page_shape,
+            dtype.newbyteorder("="),
+            read_page,
+            describe=lambda k: f"page {k} of {self.path}",
+        )
+        return array, "contiguous"
 
     def _pages(self, tiff_series: Any, shape: tuple[int, ...]) -> PagedArray:
         pages = tiff_series.pages
@@ -106,6 +138,9 @@ class TiffSource(ArraySource):
         )
 
     def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self._tif is not None:
             self._tif.close()
             self._tif = None
