@@ -120,7 +120,7 @@ def _load(
             raise ValueError("checkpoint and image_size apply to a model name, not a model object")
         with _models_lock:
             known = next((x for x in _models.values() if x.model is model), None)
-        return known or _Loaded(model, _model_info(model.config, None, None))
+        return known or _Loaded(model, model_info(model.config, None, None))
     config = _config(model, image_size)
     target = resolve_device(device)
     if checkpoint is None:
@@ -136,7 +136,7 @@ def _load(
             return _models[key]
         loaded = _Loaded(
             load_model(config, checkpoint=path, device=target),
-            _model_info(config, path, file_sha256(path)),
+            model_info(config, path, file_sha256(path)),
         )
         _models[key] = loaded
         while len(_models) > MAX_CACHED_MODELS:
@@ -144,7 +144,9 @@ def _load(
         return loaded
 
 
-def _model_info(config: Sam2Config, checkpoint: Path | None, sha256: str | None) -> dict:
+def model_info(config: Sam2Config, checkpoint: Path | None, sha256: str | None) -> dict:
+    """What outputs record about the model: software version, model, input size, checkpoint
+    file name and SHA-256 (see :func:`read_info`)."""
     return {
         "software": f"napari-sam2 {__version__}",
         "model": config.name,
@@ -332,14 +334,19 @@ def _open_sink(output: Any, shape: tuple[int, int, int], dtype: np.dtype, overwr
     return ArraySink(output)
 
 
-def _finish(sink: LabelSink, info: dict[str, Any]) -> Any:
-    """Record ``info`` in a file sink's metadata, publish it, and return the result array."""
+def stamp_info(sink: LabelSink, info: dict[str, Any]) -> None:
+    """Record ``info`` in a file sink's metadata before it is closed (no-op for arrays)."""
     if isinstance(sink, TiffSink):
         _stamp_tiff(sink.partial_path, info)
     elif isinstance(sink, ZarrSink):
         import zarr
 
         zarr.open_array(str(sink.partial_path), mode="r+").attrs[INFO_KEY] = info
+
+
+def _finish(sink: LabelSink, info: dict[str, Any]) -> Any:
+    """Record ``info`` in a file sink's metadata, publish it, and return the result array."""
+    stamp_info(sink, info)
     sink.close()
     if isinstance(sink, TiffSink):
         import tifffile

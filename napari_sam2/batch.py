@@ -351,18 +351,23 @@ _MODELS: weakref.WeakKeyDictionary[Any, tuple[_ModelSpec, Any]] = weakref.WeakKe
 _MODELS_LOCK = threading.Lock()
 
 
-def _model(spec: _ModelSpec, worker: Any) -> tuple[Any, bool]:
-    """The worker's model for ``spec`` and whether it was loaded just now."""
+def _model(spec: _ModelSpec, worker: Any) -> tuple[Any, dict[str, Any], bool]:
+    """The worker's model for ``spec``, what outputs record about it (model, checkpoint
+    SHA-256), and whether it was loaded just now."""
+    from napari_sam2.api import model_info
     from sam2_engine import load_model
+    from sam2_engine.weights import ensure_checkpoint, file_sha256
 
     with _MODELS_LOCK:  # held while loading: a worker's other threads wait, then reuse it
         cached = _MODELS.get(worker)
         if cached is not None and cached[0] == spec:
-            return cached[1], False
+            return cached[1], cached[2], False
         _MODELS.pop(worker, None)  # free the old model before loading another
-        model = load_model(spec.config, checkpoint=spec.checkpoint, device=spec.device)
-        _MODELS[worker] = (spec, model)
-        return model, True
+        path = Path(spec.checkpoint or ensure_checkpoint(spec.config.name, allow_download=False))
+        model = load_model(spec.config, checkpoint=path, device=spec.device)
+        info = model_info(spec.config, path, file_sha256(path))
+        _MODELS[worker] = (spec, model, info)
+        return model, info, True
 
 
 def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
@@ -390,19 +395,24 @@ def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
         from sam2_engine.frames import open_frames
 
         with open_frames(job.input, **job.open_options(session)) as frames:
-            model, loaded = _model(spec, worker)
-            count = _track(model, frames, session, output, overwrite)
+            model, info, loaded = _model(spec, worker)
+            info = {**info, "source": str(job.input)}
+            count = _track(model, info, frames, session, output, overwrite)
     except Exception as error:
         _remove(partial)
         return result("failed", error=_message(error), loaded_model=loaded)
     return result("done", frames=count, loaded_model=loaded)
 
 
-def _track(model: Any, frames: Any, session: Session, output: Path, overwrite: bool) -> int:
+def _track(
+    model: Any, info: dict, frames: Any, session: Session, output: Path, overwrite: bool
+) -> int:
     """Replay the prompts, propagate forward then backward from the first prompted frame, and
-    write the labels to ``output``; returns the number of frames."""
+    write the labels to ``output`` with ``info`` in its metadata; returns the number of
+    frames."""
     import numpy as np
 
+    from napari_sam2.api import stamp_info
     from napari_sam2.session import apply_prompts
     from sam2_engine import VideoPredictor
     from sam2_engine.sinks import TiffSink, ZarrSink, write_propagation
@@ -418,7 +428,10 @@ def _track(model: Any, frames: Any, session: Session, output: Path, overwrite: b
         else:
             sink = TiffSink(output, shape, dtype, overwrite=overwrite)
         write_propagation(predictor.propagate_in_video(state), sink, close=False)
-        write_propagation(predictor.propagate_in_video(state, reverse=True), sink)
+        write_propagation(predictor.propagate_in_video(state, reverse=True), sink, close=False)
+        record = {"direction": "both", "frames": [0, shape[0]], "objects": session.object_ids}
+        stamp_info(sink, {**info, **record})
+        sink.close()
     finally:
         state.close()  # prefetch thread, spilled outputs, open files: a worker runs many jobs
     return shape[0]

@@ -161,6 +161,13 @@ def test_local_cluster_reports_the_corrupt_job_and_a_rerun_skips(data, cluster, 
     expected = _engine_labels(config, checkpoint, _stack(0))
     assert np.mean(a == expected) > 0.999  # the engine called directly gives the same labels
     assert set(np.unique(a[0])) >= {1} and set(np.unique(a[5])) >= {2}  # both directions
+    from napari_sam2.api import read_info
+    from sam2_engine.weights import file_sha256
+
+    for output in (data / "out" / "a.tif", data / "out" / "b.zarr"):  # reproducibility record
+        info = read_info(output)
+        assert info["checkpoint_sha256"] == file_sha256(checkpoint)
+        assert info["model"] == config.name and info["frames"] == [0, T]
 
     rerun = batch.run(jobs, cluster.scheduler_address, **options)
     assert [r.status for r in rerun] == ["skipped", "skipped", "failed"]
