@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -170,11 +171,47 @@ class FrameOutputStore(MutableMapping[int, FrameOutput]):
             self._path(frame_idx).unlink(missing_ok=True)
 
 
+SPILL_PREFIX = "sam2_engine_state_"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def remove_stale_spill_dirs(root: Path | None = None) -> list[Path]:
+    """Remove spill folders left behind by processes that were killed (SIGKILL, power loss).
+
+    A spill folder is named ``sam2_engine_state_<pid>_*``; it is stale when that process no
+    longer runs. Returns the folders removed.
+    """
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    for folder in root.glob(f"{SPILL_PREFIX}*_*"):
+        pid_text = folder.name[len(SPILL_PREFIX) :].split("_", 1)[0]
+        if not pid_text.isdigit() or not folder.is_dir() or _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 class SpillDirectory:
-    """A temporary folder for spilled outputs, removed with the session (or at exit)."""
+    """A temporary folder for spilled outputs, removed with the session (or at exit).
+
+    Folders of killed processes, which had no chance to clean up, are removed when the next
+    one is created.
+    """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="sam2_engine_state_"))
+        remove_stale_spill_dirs()
+        prefix = f"{SPILL_PREFIX}{os.getpid()}_"
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
 
     def cleanup(self) -> None:

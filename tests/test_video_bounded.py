@@ -4,6 +4,8 @@ stop, and a read error in the middle of a propagation."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -82,6 +84,34 @@ def test_state_memory_is_bounded_and_results_are_exact(small_model):
     assert any(spill_dir.iterdir())
     state.close()
     assert not spill_dir.exists()
+
+
+def test_spill_folder_of_a_killed_process_is_removed(tmp_path, monkeypatch):
+    """A process killed with SIGKILL cannot clean up: its folder goes when the next one starts,
+    while folders of live processes (this one) stay."""
+    from sam2_engine.video_state import SpillDirectory, remove_stale_spill_dirs
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(child.stdout)
+    stale = tmp_path / f"sam2_engine_state_{dead_pid}_abc"
+    (stale / "obj1").mkdir(parents=True)
+    (stale / "obj1" / "frame_3.pt").write_bytes(b"spilled")
+    unrelated = tmp_path / "sam2_engine_state_notapid"
+    unrelated.mkdir()
+    live = SpillDirectory()
+    assert live.path.parent == tmp_path
+    assert not stale.exists()
+    assert unrelated.exists()
+    assert remove_stale_spill_dirs(tmp_path) == []  # our own folder is alive
+    assert live.path.exists()
+    live.cleanup()
+    assert not live.path.exists()
 
 
 def test_frames_are_read_lazily_and_prefetched(small_model):
