@@ -17,21 +17,13 @@ import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
 
 from napari_sam2 import make_cells_timelapse
-from sam2_engine import HieraConfig, Sam2Config, build_model
+from sam2_engine import build_model, thin_config
 
 OUT = Path(__file__).parent / "images"
 
 
 def small_random_model():
-    trunk = HieraConfig(
-        embed_dim=16,
-        num_heads=1,
-        blocks_per_stage=(1, 1, 1, 1),
-        global_attention_blocks=(3,),
-        window_size_per_stage=(8, 4, 4, 4),
-    )
-    config = Sam2Config(name="small random", hiera=trunk, image_size=256)
-    return build_model(config, seed=0, object_score_bias=2.0)
+    return build_model(thin_config("small random"), seed=0, object_score_bias=2.0)
 
 
 def wait(widget) -> None:

@@ -32,6 +32,7 @@ from napari_sam2._engine_link import DownloadProgress, EngineLink, ModelChoice, 
 from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
 from napari_sam2._label_updates import with_object_mask, with_tracked_labels
+from napari_sam2._palette import object_color
 from napari_sam2._records import (
     DIRECTIONS,
     FrameResult,
@@ -46,18 +47,6 @@ from napari_sam2._records import (
 )
 from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
 
-#: Object colours, in order of creation (matplotlib's tab10 without its gray).
-PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#bcbd22",
-    "#17becf",
-)
 #: Largest object id: labels are stored as uint16.
 MAX_OBJECT_ID = 2**16 - 1
 
@@ -173,7 +162,7 @@ class TrackingController:
         if obj_id > MAX_OBJECT_ID:
             raise PluginInputError(f"at most {MAX_OBJECT_ID} objects can be tracked")
         self._record("add object", objects=True)
-        info = ObjectInfo(obj_id, name or f"object {obj_id}", color or _palette(obj_id))
+        info = ObjectInfo(obj_id, name or f"object {obj_id}", color or object_color(obj_id))
         self.objects.append(info)
         self.objects_changed.emit()
         self.set_active(obj_id)
@@ -596,7 +585,7 @@ class TrackingController:
             raise SessionError(f"object ids above {MAX_OBJECT_ID} are not supported")
         self._record("load session", objects=True, prompts=True, protected=True, scores=True)
         self.objects = [
-            ObjectInfo(o.id, o.name or f"object {o.id}", o.color or _palette(o.id))
+            ObjectInfo(o.id, o.name or f"object {o.id}", o.color or object_color(o.id))
             for o in session.objects
         ]
         old_prompts = self._prompts
@@ -631,10 +620,6 @@ class TrackingController:
 
 
 # ---------------------------------------------------------------------- helpers
-def _palette(obj_id: int) -> str:
-    return PALETTE[(obj_id - 1) % len(PALETTE)]
-
-
 def _same_prompt(a: FramePrompt | None, b: FramePrompt | None) -> bool:
     if a is None or b is None:
         return a is b

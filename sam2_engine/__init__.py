@@ -19,6 +19,7 @@ _EXPORTS = {
     "HieraConfig": "configs",
     "Sam2Config": "configs",
     "get_config": "configs",
+    "thin_config": "configs",
     "Sam2EngineError": "errors",
     "ImagePredictor": "image_predictor",
     "VideoPredictor": "video_predictor",

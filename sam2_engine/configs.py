@@ -179,3 +179,20 @@ def get_config(name: str, **overrides) -> Sam2Config:
             f"Unknown model {name!r}. Valid names: {', '.join(MODEL_NAMES)}."
         ) from None
     return replace(config, **overrides) if overrides else config
+
+
+def thin_config(name: str = "thin random") -> Sam2Config:
+    """A SAM 2.1-shaped model far smaller than any preset (not an official model).
+
+    A one-block-per-stage, 16-channel trunk at a 256 input; decoder and memory keep their real
+    widths, so every code path of the real models runs. It is for tests, GUI demos and
+    screenshots with random weights, where a preset would be needlessly slow.
+    """
+    trunk = HieraConfig(
+        embed_dim=16,
+        num_heads=1,
+        blocks_per_stage=(1, 1, 1, 1),
+        global_attention_blocks=(3,),
+        window_size_per_stage=(8, 4, 4, 4),
+    )
+    return Sam2Config(name=name, hiera=trunk, image_size=256)

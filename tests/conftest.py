@@ -10,19 +10,10 @@ torch.set_num_threads(2)
 
 
 def small_config():
-    """A SAM 2.1-shaped model small enough for fast logic tests (not an official preset):
-    a thin one-block-per-stage trunk at a 256 input. Decoder and memory keep their real widths,
-    so every code path of the real models runs."""
-    from sam2_engine import HieraConfig, Sam2Config
+    """The thin SAM 2.1-shaped model of fast logic tests (see ``thin_config``)."""
+    from sam2_engine import thin_config
 
-    trunk = HieraConfig(
-        embed_dim=16,
-        num_heads=1,
-        blocks_per_stage=(1, 1, 1, 1),
-        global_attention_blocks=(3,),
-        window_size_per_stage=(8, 4, 4, 4),
-    )
-    return Sam2Config(name="test_small", hiera=trunk, image_size=256)
+    return thin_config("test_small")
 
 
 @pytest.fixture(scope="session")

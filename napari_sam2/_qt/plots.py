@@ -22,21 +22,10 @@ from qtpy.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-__all__ = ["DEFAULT_COLORS", "LOST_COLOR", "TimelinePlot", "nice_ticks", "to_qcolor"]
+from napari_sam2._palette import object_color
 
-#: Colours for objects without one (matplotlib's tab10).
-DEFAULT_COLORS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+__all__ = ["LOST_COLOR", "TimelinePlot", "nice_ticks", "to_qcolor"]
+
 LOST_COLOR = "#e5322d"
 _LANE = 5  # height in pixels of one object's lane of lost-frame ticks
 _MAX_LANES = 8  # beyond this many objects, lost frames share one lane
@@ -135,7 +124,7 @@ class TimelinePlot(QWidget):
         Arguments:
             series: ``{object_id: (frame_indices, values)}``; NaN values leave a gap.
             colors: ``{object_id: colour}`` (anything :func:`to_qcolor` takes); objects
-                without one get :data:`DEFAULT_COLORS` in turn.
+                without one get their default colour (:func:`napari_sam2._palette.object_color`).
             lost: ``{object_id: frames}`` where the object is probably lost (red ticks).
             names: ``{object_id: legend text}``; default ``"#<id>"``.
         """
@@ -157,9 +146,9 @@ class TimelinePlot(QWidget):
     def set_colors(self, colors: Mapping[int, Any]) -> None:
         """Set or change object colours (e.g. when the Labels layer's colormap changes)."""
         self._colors.update({int(k): to_qcolor(v) for k, v in colors.items()})
-        for k, obj_id in enumerate(self.object_ids()):
+        for obj_id in self.object_ids():
             if obj_id not in self._colors:
-                self._colors[obj_id] = QColor(DEFAULT_COLORS[k % len(DEFAULT_COLORS)])
+                self._colors[obj_id] = QColor(object_color(obj_id))
         self.update()
 
     def set_current_frame(self, frame: int | None) -> None:
@@ -402,7 +391,7 @@ class TimelinePlot(QWidget):
 
     def _paint_series(self, painter: QPainter, rect: QRectF, obj_id: int) -> None:
         x, y = self._series.get(obj_id, (np.empty(0), np.empty(0)))
-        color = self._colors.get(obj_id, QColor(DEFAULT_COLORS[0]))
+        color = self._colors.get(obj_id, QColor(object_color(obj_id)))
         pen = QPen(color, 1.8)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
