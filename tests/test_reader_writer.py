@@ -13,47 +13,24 @@ import pytest
 from napari_sam2 import _reader, _writer
 
 av = pytest.importorskip("av")
+
+from video_files import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
+
 tifffile = pytest.importorskip("tifffile")
 
-N_FRAMES, HEIGHT, WIDTH, FPS = 12, 48, 64, 25
-
-
-def make_frames() -> list[np.ndarray]:
-    """Frame ``i``: a background level and a bright block whose place both encode ``i``."""
-    frames = []
-    for i in range(N_FRAMES):
-        frame = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-        frame[:] = (i * 37) % 180 + 30
-        row, col = divmod(i % 12, 4)
-        frame[row * 16 : row * 16 + 16, col * 16 : col * 16 + 16] = (250, 20 + 9 * i, 240 - 9 * i)
-        frames.append(frame)
-    return frames
-
-
-def write_video(path: Path, codec: str, pix_fmt: str, frames, options=None, gop=None) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS, options=options or {})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, pix_fmt
-        if gop:
-            stream.codec_context.gop_size = gop
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+N_FRAMES = 12
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
-    frames = make_frames()
+    frames = make_frames(N_FRAMES)
     paths = {
         "mp4": write_video(
             folder / "clip.mp4", "libx264", "yuv420p", frames, {"g": "4", "bf": "2", "crf": "10"}
         ),
-        "avi": write_video(folder / "Exact Clip.AVI", "ffv1", "bgr0", frames, gop=4),
-        "gray": write_video(folder / "gray.avi", "ffv1", "gray", frames, gop=4),
+        "avi": write_video(folder / "Exact Clip.AVI", "ffv1", "bgr0", frames, gop_size=4),
+        "gray": write_video(folder / "gray.avi", "ffv1", "gray", frames, gop_size=4),
     }
     return frames, paths
 

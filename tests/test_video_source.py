@@ -18,33 +18,9 @@ from sam2_engine.frames import (
 
 av = pytest.importorskip("av")
 
-N_FRAMES, HEIGHT, WIDTH, FPS = 40, 48, 64, 25
+from video_files import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
 
-
-def make_frames(n: int = N_FRAMES) -> list[np.ndarray]:
-    """Frame ``i``: a background level and a bright block whose place both encode ``i``."""
-    frames = []
-    for i in range(n):
-        frame = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-        frame[:] = (i * 37) % 180 + 30
-        row, col = divmod(i % 12, 4)
-        frame[row * 16 : row * 16 + 16, col * 16 : col * 16 + 16] = (250, 20 + 5 * i, 240 - 4 * i)
-        frames.append(frame)
-    return frames
-
-
-def write_video(path, codec, pix_fmt, frames, options=None, **context):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS, options=options or {})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, pix_fmt
-        for name, value in context.items():
-            setattr(stream.codec_context, name, value)
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+N_FRAMES = 40
 
 
 MPEG4_CONTEXT = {"gop_size": 6, "max_b_frames": 2, "bit_rate": 4_000_000}
@@ -59,7 +35,7 @@ VIDEOS = {
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    frames = make_frames()
+    frames = make_frames(N_FRAMES)
     paths = {}
     for name, (file_name, codec, pix_fmt, options, context, _) in VIDEOS.items():
         folder = tmp_path_factory.mktemp(name)
