@@ -6,33 +6,36 @@ imports Qt or napari. It owns
 
 - the image choice (:class:`~napari_sam2._image_spec.ImageSpec`) and the model choice;
 - the objects (id == label value, name, colour) and the active one;
-- the prompts per (frame, object), in the order they were last edited;
+- the prompts per (frame, object) (a :class:`~napari_sam2._prompt_book.PromptBook`, which
+  also knows which of them the engine has yet to see);
 - the frames painted by hand (protected from propagation unless the user asks);
 - the settings, the per-frame object scores and an undo stack of prompt edits and results;
 - the engine (:class:`~napari_sam2._engine_link.EngineLink`), driven through *plans*.
 
 Engine work happens in jobs: the view asks for a plan on the main thread while no job runs
 (:meth:`TrackingController.sync_plan`, :meth:`TrackingController.propagation_plan`), runs
-:meth:`TrackingController.run` in a worker thread, and hands every yielded
-:class:`FrameResult` back to :meth:`TrackingController.accept` on the main thread, which writes
-the label store and records what it replaced for undo.
+:meth:`TrackingController.run` in a worker thread (what a job does is :mod:`napari_sam2._jobs`),
+and hands every yielded :class:`FrameResult` back to :meth:`TrackingController.accept` on the
+main thread, which writes the label store and records what it replaced for undo.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
-from napari_sam2._engine_link import DownloadProgress, EngineLink, ModelChoice, set_torch_threads
+from napari_sam2._engine_link import DownloadProgress, EngineLink, ModelChoice
 from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
+from napari_sam2._jobs import propagation_notes, propagation_range, propagation_runs, run_plan
 from napari_sam2._label_updates import with_object_mask, with_tracked_labels
 from napari_sam2._palette import object_color
+from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import (
     DIRECTIONS,
     FrameResult,
@@ -43,21 +46,11 @@ from napari_sam2._records import (
     PluginInputError,
     PromptKey,
     Settings,
-    SyncItem,
 )
 from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
 
 #: Largest object id: labels are stored as uint16.
 MAX_OBJECT_ID = 2**16 - 1
-
-
-@dataclass
-class _Dirty:
-    """A prompt the engine has not seen yet: the undo entry it belongs to, and whether its
-    result should be written to the labels (not when replaying after undo or a load)."""
-
-    token: int | None
-    write: bool
 
 
 # ---------------------------------------------------------------------- the controller
@@ -89,8 +82,7 @@ class TrackingController:
         self.scores: dict[int, dict[int, float]] = {}
         #: frames a propagation left alone because they were painted by hand
         self.skipped_protected: list[int] = []
-        self._prompts: dict[PromptKey, FramePrompt] = {}
-        self._dirty: dict[PromptKey, _Dirty] = {}
+        self._book = PromptBook()
         self.history = UndoHistory()
 
     # ------------------------------------------------------------------ image and model
@@ -112,8 +104,7 @@ class TrackingController:
 
         The engine drops the old prompts at the next job.
         """
-        self._dirty = {key: _Dirty(None, write=False) for key in self._prompts}
-        self._prompts = {}
+        self._book.clear()
         self.objects = []
         self.active = None
         self.protected = set()
@@ -174,9 +165,7 @@ class TrackingController:
         entry = self._record(f"remove object {obj_id}", objects=True, prompts=True, scores=True)
         self.objects = [obj for obj in self.objects if obj.id != obj_id]
         self.scores.pop(obj_id, None)
-        for key in [key for key in self._prompts if key[1] == obj_id]:
-            del self._prompts[key]
-            self._dirty[key] = _Dirty(entry.token, write=False)
+        self._book.remove_object(obj_id, entry.token)
         if self.labels is not None and self.image is not None:
             for frame in range(self.image.num_frames):
                 old = self.labels.read(frame)
@@ -215,10 +204,10 @@ class TrackingController:
     @property
     def prompts(self) -> list[FramePrompt]:
         """All prompts, in the order they were last edited."""
-        return list(self._prompts.values())
+        return self._book.prompts
 
     def prompt(self, frame: int, obj: int) -> FramePrompt | None:
-        return self._prompts.get((frame, obj))
+        return self._book.get((frame, obj))
 
     def update_layer_prompts(
         self,
@@ -231,22 +220,7 @@ class TrackingController:
         ``[x0, y0, x1, y1]``, in frame pixels. Mask prompts are not in the layers: they stay
         unless clicks or a box replace them on their frame.
         """
-        known = set(self.object_ids)
-        wanted: dict[PromptKey, FramePrompt] = {}
-        for key in {*clicks, *boxes}:
-            if key[1] not in known:
-                continue
-            points, labels = clicks.get(key, ([], []))
-            wanted[key] = FramePrompt(
-                key[0], key[1], [list(p) for p in points], list(labels), boxes.get(key)
-            )
-        changes: dict[PromptKey, FramePrompt | None] = {}
-        for key in {*wanted, *self._prompts}:
-            old, new = self._prompts.get(key), wanted.get(key)
-            if new is None and old is not None and old.mask is not None:
-                continue
-            if not _same_prompt(old, new):
-                changes[key] = new
+        changes = self._book.changes_from_layers(clicks, boxes, set(self.object_ids))
         if changes:
             self._edit_prompts(changes, "edit prompts")
 
@@ -277,11 +251,7 @@ class TrackingController:
     ) -> None:
         protect = set(protect) - self.protected
         entry = self._record(label, prompts=True, protected=bool(protect))
-        for key, prompt in changes.items():
-            self._prompts.pop(key, None)
-            if prompt is not None and not prompt.is_empty:
-                self._prompts[key] = prompt
-            self._dirty[key] = _Dirty(entry.token, write=True)
+        self._book.edit(changes, entry.token)
         if protect:
             self.protected |= protect
             self.protected_changed.emit()
@@ -316,23 +286,11 @@ class TrackingController:
             self.settings = new
             self.settings_changed.emit()
 
-    def frame_range(self) -> tuple[int, int]:
-        """The (first, last) frames propagation may write, clipped to the image."""
-        if self.image is None:
-            raise PluginInputError("pick an image first")
-        last_frame = self.image.num_frames - 1
-        last = last_frame if self.settings.last_frame is None else self.settings.last_frame
-        first = max(0, self.settings.first_frame)
-        last = min(last, last_frame)
-        if first > last:
-            raise PluginInputError(f"the frame range {first}-{last} is empty")
-        return first, last
-
     # ------------------------------------------------------------------ plans (main thread)
     def sync_plan(self) -> Plan | None:
         """A job that sends edited prompts to the engine; None when there is nothing to do."""
         self._check_ready()
-        if not self._dirty and self.engine.matches(self.model, self.image):
+        if not self._book.has_pending and self.engine.matches(self.model, self.image):
             return None
         return self._plan()
 
@@ -354,33 +312,15 @@ class TrackingController:
                 "this image has a single frame (no time or z axis): there is nothing to "
                 "propagate; clicks and boxes give masks directly"
             )
-        if not self._prompts:
+        if not self.prompts:
             raise PluginInputError("add a point, a box or a painted mask for an object first")
-        first, last = self.frame_range()
-        if not first <= start <= last:
-            raise PluginInputError(
-                f"the current frame {start} is outside the frame range {first}-{last}: move "
-                "to a frame inside it, or widen the range"
-            )
+        first, last = propagation_range(self.settings, self.image.num_frames, start)
         plan = self._plan()
         direction = self.settings.direction
-        if direction in ("forward", "both") and start <= last:
-            plan.runs.append((start, last - start, False))
-        if direction in ("backward", "both") and start >= first:
-            plan.runs.append((start, start - first, True))
+        plan.runs = propagation_runs(start, first, last, direction)
         plan.overwrite = self.settings.overwrite_protected
         plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
-        outside = sorted({f for f, _ in self._prompts if not first <= f <= last})
-        if outside:
-            plan.notes.append(
-                f"prompts on frames {_frames_text(outside)} lie outside the range "
-                f"{first}-{last}: they still guide tracking, but those frames are not written"
-            )
-        untracked = [o.id for o in self.objects if not any(k[1] == o.id for k in self._prompts)]
-        if untracked:
-            plan.notes.append(
-                f"objects {', '.join(map(str, untracked))} have no prompts and are not tracked"
-            )
+        plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
         self.skipped_protected = []
         return plan
 
@@ -388,10 +328,7 @@ class TrackingController:
         """A job ended. Prompts it did not get to send (cancelled, failed) are pending again;
         the undo entry of a propagation that changed nothing is dropped."""
         if not completed:
-            for item in plan.items:
-                key = (item.frame, item.obj)
-                if key not in done:
-                    self._dirty.setdefault(key, _Dirty(item.token, item.write))
+            self._book.requeue(plan.items, done)
         if self.history.discard_if_unused(plan.token):
             self.history_changed.emit()
         self.skipped_protected = sorted(set(self.skipped_protected))
@@ -403,17 +340,8 @@ class TrackingController:
             raise PluginInputError("there is no labels layer to write to")
 
     def _plan(self) -> Plan:
-        if not self.engine.matches(self.model, self.image):
-            # a new model or image: the engine starts empty, every prompt goes again
-            for key in self._prompts:
-                self._dirty.setdefault(key, _Dirty(None, write=False))
-        items = []
-        for (frame, obj), dirty in self._dirty.items():
-            prompt = self._prompts.get((frame, obj))
-            keep = any(k[1] == obj and k != (frame, obj) for k in self._prompts)
-            write = dirty.write and (prompt is None or prompt.mask is None)
-            items.append(SyncItem(frame, obj, prompt, keep, dirty.token, write))
-        self._dirty = {}
+        resend_all = not self.engine.matches(self.model, self.image)
+        items = self._book.take_pending(resend_all=resend_all)
         return Plan(self.image, self.model, self.settings.torch_threads, items)
 
     # ------------------------------------------------------------------ jobs (worker thread)
@@ -421,32 +349,10 @@ class TrackingController:
         """Carry out a plan: load the model, send prompts, propagate. Runs in a worker.
 
         Touches only the engine and the plan, never the controller's other state; yields
-        results for :meth:`accept`, status lines and download progress.
+        results for :meth:`accept`, status lines and download progress. A generator function,
+        as napari's generator workers require.
         """
-        set_torch_threads(plan.threads)
-        engine = self.engine
-        if engine.model is None or engine.model_key != plan.model.key:
-            yield JobStatus(f"loading {plan.model.name}")
-            yield from engine.load(plan.model)
-        if engine.ensure_state(plan.image):
-            yield JobStatus(f"opened {plan.image.name}")
-        key = plan.image.key
-        for item in plan.items:
-            if item.prompt is not None and not engine.frame_is_encoded(item.frame):
-                yield JobStatus(f"encoding frame {item.frame}")
-            outcome = engine.apply(item.frame, item.obj, item.prompt, item.keep_object)
-            scores = {} if outcome.score is None else {item.obj: outcome.score}
-            yield FrameResult(
-                "prompt", item.frame, key, item.token, item.write, obj=item.obj,
-                mask=outcome.mask, scores=scores,
-            )  # fmt: skip
-        for start, count, reverse in plan.runs:
-            for tracked in engine.propagate(start, count, reverse):
-                yield FrameResult(
-                    "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
-                    obj_ids=tuple(tracked.obj_ids), scores=tracked.scores,
-                    overwrite=plan.overwrite,
-                )  # fmt: skip
+        yield from run_plan(self.engine, plan)
 
     # ------------------------------------------------------------------ results (main thread)
     def accept(self, result: FrameResult) -> None:
@@ -513,10 +419,7 @@ class TrackingController:
                 self.active = entry.active
                 self.active_changed.emit(entry.active)
         if entry.prompts is not None:
-            for key in {*entry.prompts, *self._prompts}:
-                if not _same_prompt(entry.prompts.get(key), self._prompts.get(key)):
-                    self._dirty[key] = _Dirty(None, write=False)
-            self._prompts = entry.prompts
+            self._book.restore(entry.prompts)
             self.prompts_changed.emit()
         if entry.protected is not None:
             self.protected = entry.protected
@@ -545,7 +448,7 @@ class TrackingController:
             snapshot["objects"] = [replace(obj) for obj in self.objects]
             snapshot["active"] = self.active
         if prompts:
-            snapshot["prompts"] = dict(self._prompts)
+            snapshot["prompts"] = self._book.snapshot()
         if protected:
             snapshot["protected"] = set(self.protected)
         if scores:
@@ -588,10 +491,7 @@ class TrackingController:
             ObjectInfo(o.id, o.name or f"object {o.id}", o.color or object_color(o.id))
             for o in session.objects
         ]
-        old_prompts = self._prompts
-        self._prompts = {(p.frame, p.object): p for p in session.prompts}
-        for key in {*old_prompts, *self._prompts}:
-            self._dirty[key] = _Dirty(None, write=False)
+        self._book.load(session.prompts)
         self.protected = set(session.protected_frames)
         self.scores = {}
         settings = Settings.from_json({**self.settings.to_json(), **session.settings})
@@ -619,26 +519,7 @@ class TrackingController:
         self.active_changed.emit(self.active)
 
 
-# ---------------------------------------------------------------------- helpers
-def _same_prompt(a: FramePrompt | None, b: FramePrompt | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    if (a.mask is None) != (b.mask is None):
-        return False
-    if a.mask is not None and not np.array_equal(a.mask, b.mask):
-        return False
-    return (
-        np.allclose(np.reshape(a.points, (-1, 2)), np.reshape(b.points, (-1, 2)))
-        if len(a.points) == len(b.points)
-        else False
-    ) and (list(a.labels), a.box) == (list(b.labels), b.box)
-
-
-def _frames_text(frames: list[int], limit: int = 8) -> str:
-    text = ", ".join(map(str, frames[:limit]))
-    return text + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
-
-
+# ---------------------------------------------------------------------- one per viewer
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
