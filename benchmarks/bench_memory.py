@@ -101,13 +101,26 @@ def run_ours(tiff: Path, first_mask_only: bool) -> dict:
         first_mask = time.perf_counter() - start
         if first_mask_only:
             return {"first_mask_s": first_mask, "frames": state.num_frames}
-        times, last = [], time.perf_counter()
-        for frame_idx, _, _ in predictor.propagate_in_video(state):
-            now = time.perf_counter()
-            if frame_idx >= 7:
-                times.append(now - last)
-            last = now
+        times = _timed_propagation(predictor.propagate_in_video(state))
     return {"first_mask_s": first_mask, "frames": state.num_frames, "frame_s": times}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed_propagation(frames) -> list[float]:
+    """Seconds per propagated frame (frames >= 7); reports the peak RSS every 100 frames on
+    stderr, so a long run shows how memory develops (and leaves figures if it is stopped)."""
+    times, last = [], time.perf_counter()
+    for frame_idx, _, _ in frames:
+        now = time.perf_counter()
+        if frame_idx >= 7:
+            times.append(now - last)
+        last = now
+        if frame_idx % 100 == 0:
+            print(f"  frame {frame_idx}: peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr)
+    return times
 
 
 def run_official(jpegs: Path, first_mask_only: bool) -> dict:
@@ -122,12 +135,7 @@ def run_official(jpegs: Path, first_mask_only: bool) -> dict:
         first_mask = time.perf_counter() - start
         if first_mask_only:
             return {"first_mask_s": first_mask, "frames": state["num_frames"]}
-        times, last = [], time.perf_counter()
-        for frame_idx, _, _ in predictor.propagate_in_video(state):
-            now = time.perf_counter()
-            if frame_idx >= 7:
-                times.append(now - last)
-            last = now
+        times = _timed_propagation(predictor.propagate_in_video(state))
     return {"first_mask_s": first_mask, "frames": state["num_frames"], "frame_s": times}
 
 
@@ -138,7 +146,7 @@ def child(args) -> None:
     torch.set_num_threads(args.threads)
     path = Path(args.path)
     result = (run_ours if args.child == "ours" else run_official)(path, args.first_mask_only)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
 
@@ -147,10 +155,18 @@ def measure(who: str, path: Path, threads: int, first_mask_only: bool = False) -
     if first_mask_only:
         cmd.append("--first-mask-only")
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{who} {path.name}:", flush=True)
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as child:
+        errors = []
+        for line in child.stderr:  # progress lines, shown as they come
+            print(line.rstrip(), flush=True)
+            errors.append(line)
+        out = child.stdout.read()
+    if child.returncode != 0:
+        return {"error": errors[-1].strip() if errors else "failed"}
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:

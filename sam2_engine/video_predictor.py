@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from .allocator import map_large_blocks
 from .devices import autocast, resolve_precision
 from .errors import VideoStateError
 from .feature_cache import FeatureCache
@@ -120,6 +121,7 @@ class VideoPredictor:
             **frame_options: passed to ``open_frames`` (axes, axis, channel, contrast_limits).
         """
         frames = open_frames(video, **frame_options)
+        map_large_blocks()  # flat process memory over long propagations (see allocator.py)
         storage = torch.device("cpu") if offload_state_to_cpu else self.device
         return VideoState(
             frames=frames,
