@@ -2,7 +2,9 @@
 
 Same random weights, same inputs, same thread count. Prints seconds and the ratio
 ours / official for: ``set_image`` at 1024, a second click on the same image, and the
-propagation of N frames with 1 and 3 objects.
+propagation of N frames with 1 and 3 objects. Each propagation runs in a fresh process of its
+own, so neither implementation inherits the other's allocator state (our video sessions set
+glibc's mmap threshold for the whole process, see docs/engine.md).
 
     python benchmarks/bench_engine.py [--model sam2.1_hiera_tiny] [--frames 12] [--threads 2]
 
@@ -13,7 +15,10 @@ implementation").
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,14 +72,52 @@ def propagate_time(predictor, state, objects: int) -> float:
     return time.perf_counter() - start
 
 
+def propagation_child(args) -> None:
+    """One propagation in this fresh process; prints its seconds as JSON on the last line."""
+    with torch.inference_mode():
+        if args.child == "official":
+            state_dict = oracle.random_official_state_dict(args.model, seed=0)
+            predictor = oracle.build_official(args.model, state_dict, video=True)
+            state = predictor.init_state(args.frames_dir)
+        else:
+            model = load_model(args.model, checkpoint=args.checkpoint, device="cpu")
+            predictor = VideoPredictor(model, fill_hole_area=0)
+            state = predictor.init_state(Path(args.frames_dir))
+        print(json.dumps({"seconds": propagate_time(predictor, state, args.objects)}))
+
+
+def child_env(who: str) -> dict[str, str]:
+    """The official code runs with PyTorch's defaults: importing sam2_engine (as this script
+    does) asks for huge pages in this process and its children (see sam2_engine/allocator.py)."""
+    env = dict(os.environ)
+    if who == "official":
+        env["THP_MEM_ALLOC_ENABLE"] = "0"
+    return env
+
+
+def propagation_in_subprocess(who: str, args, folder: Path, ckpt: Path, objects: int) -> float:
+    cmd = [sys.executable, __file__, "--child", who, "--model", args.model]
+    cmd += ["--threads", str(args.threads), "--frames-dir", str(folder)]
+    cmd += ["--checkpoint", str(ckpt), "--objects", str(objects)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=child_env(who))
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="sam2.1_hiera_tiny")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=["ours", "official"], help=argparse.SUPPRESS)
+    parser.add_argument("--frames-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--objects", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.child:
+        propagation_child(args)
+        return
 
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
@@ -99,17 +142,12 @@ def main() -> None:
         t_ours = timed(lambda: ours_img.predict(**click), 10)
         rows.append(("second click (decoder)", t_official, t_ours))
 
-    # video: propagation of N frames with 1 and 3 objects
+    # video: propagation of N frames with 1 and 3 objects, each in a fresh process
     folder = tmp / "frames"
     write_video(folder, args.frames)
-    official_video = oracle.build_official(args.model, state_dict, video=True)
-    ours_video = VideoPredictor(ours_model, fill_hole_area=0)
     for objects in (1, 3):
-        with torch.inference_mode():
-            t_official = propagate_time(
-                official_video, official_video.init_state(str(folder)), objects
-            )
-            t_ours = propagate_time(ours_video, ours_video.init_state(folder), objects)
+        t_official = propagation_in_subprocess("official", args, folder, ckpt, objects)
+        t_ours = propagation_in_subprocess("ours", args, folder, ckpt, objects)
         rows.append((f"propagate {args.frames} frames, {objects} object(s)", t_official, t_ours))
 
     print(f"\nmodel {args.model}, {torch.get_num_threads()} threads, fp32, CPU")

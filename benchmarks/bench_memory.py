@@ -155,6 +155,8 @@ def measure(who: str, path: Path, threads: int, first_mask_only: bool = False) -
     if first_mask_only:
         cmd.append("--first-mask-only")
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if who == "official":  # PyTorch's defaults (our import asks for huge pages, allocator.py)
+        env["THP_MEM_ALLOC_ENABLE"] = "0"
     print(f"{who} {path.name}:", flush=True)
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

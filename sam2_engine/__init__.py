@@ -7,6 +7,11 @@ checks this). Keep this file import-light: submodules are imported where they ar
 
 from importlib import import_module
 
+from .allocator import ask_torch_for_huge_pages
+
+# before torch's first CPU allocation, which is when it reads the setting (see allocator.py)
+ask_torch_for_huge_pages()
+
 # Public names and the submodule each lives in. They are imported on first use, so that light
 # parts (frame sources, sinks, configs) can be used without paying for torch (e.g. the napari
 # reader opening a video).

@@ -67,3 +67,43 @@ def test_a_video_session_applies_the_setting():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert int(out.stdout) == LARGE_BLOCK_BYTES
+
+
+HUGE_PAGES_SCRIPT = """
+import os
+import sam2_engine  # noqa: F401  (the import makes the request)
+import torch
+
+block = torch.ones(32 << 18)  # 32 MiB
+huge_kb = [int(line.split()[1]) for line in open("/proc/self/smaps_rollup")
+           if line.startswith("AnonHugePages")][0]
+print(os.environ.get("THP_MEM_ALLOC_ENABLE"), huge_kb)
+"""
+
+
+def _huge_pages_run(**env_vars: str) -> tuple[str, int]:
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    env.update(env_vars)
+    out = subprocess.run(
+        [sys.executable, "-c", HUGE_PAGES_SCRIPT], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    request, huge_kb = out.stdout.split()
+    return request, int(huge_kb)
+
+
+def _transparent_huge_pages_available() -> bool:
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as mode:
+        return "[never]" not in mode.read()
+
+
+def test_importing_the_engine_gets_large_tensors_huge_pages():
+    request, huge_kb = _huge_pages_run()
+    assert request == "1"
+    if _transparent_huge_pages_available():
+        assert huge_kb >= 16 * 1024  # most of the 32 MiB block
+
+
+def test_a_huge_pages_setting_of_the_user_is_kept_and_tuning_off_asks_nothing():
+    assert _huge_pages_run(THP_MEM_ALLOC_ENABLE="0")[0] == "0"
+    assert _huge_pages_run(SAM2_ENGINE_MALLOC_TUNING="0")[0] == "None"

@@ -12,7 +12,8 @@ import pytest
 import torch
 from official_shapes import official_manifest
 
-from sam2_engine.modeling.memory_attention import MemoryAttention
+from sam2_engine.modeling import memory_attention
+from sam2_engine.modeling.memory_attention import MemoryAttention, attend_in_query_chunks
 from sam2_engine.modeling.memory_encoder import MemoryEncoder
 from sam2_engine.modeling.rope import apply_rotary_, rotary_table
 
@@ -145,6 +146,31 @@ def test_memory_attention_parity(models, num_frames, num_ptr_tokens, batch, side
         f"\nmemory attention {side}x{side} frames={num_frames} ptr_tokens={num_ptr_tokens} "
         f"B={batch}: max|diff| {diff:.2e}"
     )
+    assert diff <= TOLERANCE
+
+
+def test_query_blocks_over_narrow_values_equal_fused_attention_over_projected_values(
+    monkeypatch,
+):
+    """Blocks of 7 queries (the last one ragged), two batch items, values 4 wide and keys 16
+    wide: projecting after the weighted sum equals the fused kernel on projected values."""
+    monkeypatch.setattr(memory_attention, "ATTENTION_CHUNK_BYTES", 7 * 4 * 50)
+    gen = torch.Generator().manual_seed(5)
+    q, k = torch.randn(2, 30, 16, generator=gen), torch.randn(2, 50, 16, generator=gen)
+    values = torch.randn(2, 50, 4, generator=gen)
+    project = torch.nn.Linear(4, 16)
+    with torch.no_grad():
+        fused = torch.nn.functional.scaled_dot_product_attention(
+            q[:, None], k[:, None], project(values)[:, None]
+        )[:, 0]
+        blocks = project(attend_in_query_chunks(q, k, values))
+    assert blocks.shape == (2, 30, 16)
+    torch.testing.assert_close(blocks, fused, rtol=1e-5, atol=1e-5)
+
+
+def test_memory_attention_parity_in_small_query_blocks(models, monkeypatch):
+    monkeypatch.setattr(memory_attention, "ATTENTION_CHUNK_BYTES", 100 * 4 * (3 * 1024 + 16))
+    diff = _run_attention_pair(models, 2, (32, 32), 3, 16, seed=11)
     assert diff <= TOLERANCE
 
 
