@@ -99,7 +99,8 @@ class RotaryAttention(nn.Module):
         float32_on_cpu = (
             q.device.type == "cpu" and q.dtype == k.dtype == values.dtype == torch.float32
         )
-        if narrow_values and float32_on_cpu:
+        # the blockwise path writes into buffers (out=), which autograd cannot follow
+        if narrow_values and float32_on_cpu and not torch.is_grad_enabled():
             out = self.v_proj(attend_in_query_chunks(q, k, values))  # (B, T, C)
         else:
             v = self.v_proj(values)
