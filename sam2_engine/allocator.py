@@ -29,7 +29,7 @@ import sys
 import threading
 
 #: Blocks of this many bytes or more get their own memory mapping.
-LARGE_BLOCK_BYTES = 256 * 1024
+LARGE_BLOCK_BYTES = 2 * 1024 * 1024
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _ENV = "SAM2_ENGINE_MALLOC_TUNING"

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam2_engine.configs import HieraConfig
-from sam2_engine.modeling.common import MLP
+from sam2_engine.modeling.common import MLP, add_residual
 
 
 def max_pool_tokens(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
@@ -176,8 +176,8 @@ class HieraBlock(nn.Module):
             windows, counts = to_windows(normed, self.window_size)
             x = add_windows(shortcut, self.attn(windows), counts)
         else:
-            x = shortcut + self.attn(normed)
-        return x + self.mlp(self.norm2(x))
+            x = add_residual(self.attn(normed), shortcut)
+        return add_residual(self.mlp(self.norm2(x)), x)
 
 
 class Hiera(nn.Module):

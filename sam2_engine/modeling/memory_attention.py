@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import add_residual
 from .rope import apply_rotary_, rotary_table
 
 #: Bytes of attention weights held at once by :func:`attend_in_query_chunks`.
@@ -148,11 +149,12 @@ class MemoryAttentionLayer(nn.Module):
           (B, T, d_model).
         """
         y = self.norm1(x)
-        x = x + self.self_attn(y, y, y, table, y.shape[1])
+        x = add_residual(self.self_attn(y, y, y, table, y.shape[1]), x)
         y = self.norm2(x)
-        x = x + self.cross_attn_image(y, memory_keys, memory, table, num_spatial_memory)
+        attended = self.cross_attn_image(y, memory_keys, memory, table, num_spatial_memory)
+        x = add_residual(attended, x)
         y = self.norm3(x)
-        return x + self.linear2(F.relu(self.linear1(y)))
+        return add_residual(self.linear2(F.relu(self.linear1(y), inplace=True)), x)
 
 
 class MemoryAttention(nn.Module):
