@@ -7,14 +7,14 @@ memories: hundreds of KiB to tens of MiB) come from the heap instead. Short-live
 long-lived blocks then interleave there, freed space cannot be returned, and the process grows
 by a few MB with every propagated frame (measured: +3.9 MB/frame of peak RSS, tiny model at a
 1024 input) although nothing is kept. A fixed threshold turns the dynamic rise off: every block
-of 256 KiB or more is mapped and unmapped on its own, and memory stays flat over any number of
-frames. Small blocks are unaffected.
+of 2 MiB or more is mapped and unmapped on its own, and memory stays flat over any number of
+frames. Smaller blocks are reused from the heap, which they do not fragment measurably.
 
-Freshly mapped memory costs page faults (about a million 4 KiB faults per frame of the tiny
-model at a 1024 input). PyTorch can back its CPU tensors of 2 MiB or more with transparent huge
-pages (environment variable ``THP_MEM_ALLOC_ENABLE=1``, read once, at torch's first CPU
-allocation), which turns every 512 of those faults into one. Importing ``sam2_engine`` asks for
-it unless the variable is already set; it has no effect if torch allocated before.
+Freshly mapped memory costs page faults. PyTorch can back its CPU tensors of 2 MiB or more with
+transparent huge pages (environment variable ``THP_MEM_ALLOC_ENABLE=1``, read once, at torch's
+first CPU allocation), which turns every 512 of those faults into one. Importing
+``sam2_engine`` asks for it unless the variable is already set; it has no effect if torch
+allocated before. With both, the threshold at 2 MiB sits exactly where huge pages begin.
 
 The threshold is process-wide and set once, when the first video session starts. Set the
 environment variable ``SAM2_ENGINE_MALLOC_TUNING=0`` to leave both alone. Other C libraries
