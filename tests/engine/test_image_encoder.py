@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pytest
 import torch
-from official_shapes import official_manifest
+from tests.support.official_shapes import official_manifest
 
 from sam2_engine.configs import MODEL_NAMES, get_config
 from sam2_engine.modeling.image_encoder import ImageEncoder
@@ -46,7 +46,7 @@ def test_state_dict_matches_official_layout(name: str) -> None:
 @lru_cache(maxsize=1)  # reuse only between consecutive tests of one preset (memory)
 def _encoders(name: str) -> tuple[torch.nn.Module, ImageEncoder]:
     """The official image encoder with random weights, and ours loaded from its state dict."""
-    from oracle import build_official
+    from tests.support.oracle import build_official
 
     torch.manual_seed(0)
     official = build_official(name, image_size=256).image_encoder
@@ -119,7 +119,7 @@ def test_parity_with_official(name: str, size: int) -> None:
 def test_trunk_parity_unusual_config() -> None:
     """A small trunk with a global block at an unpooled stage transition, paddings, two heads
     and a non-square input, against the official ``Hiera`` class."""
-    import oracle  # noqa: F401  (the torchvision shim must precede any sam2 import)
+    import tests.support.oracle  # noqa: F401  (the torchvision shim must precede any sam2 import)
     from sam2.modeling.backbones.hieradet import Hiera as OfficialHiera
 
     from sam2_engine.configs import HieraConfig

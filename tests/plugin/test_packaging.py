@@ -14,7 +14,7 @@ import pytest
 import napari_sam2
 from napari_sam2 import _sample_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIST = "napari-sam2"
 
 

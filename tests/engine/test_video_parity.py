@@ -8,10 +8,10 @@ also checked at 1024 elsewhere. Objects: a click, a box, a mask and an empty mas
 from __future__ import annotations
 
 import numpy as np
-import oracle
+from tests.support import oracle
 import pytest
 import torch
-from parity_utils import assert_logits_match
+from tests.support.parity import assert_logits_match
 from PIL import Image
 
 from sam2_engine import VideoPredictor, build_model

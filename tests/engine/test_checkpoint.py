@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from official_shapes import official_manifest
+from tests.support.official_shapes import official_manifest
 from torch import nn
 
 from sam2_engine.checkpoint import (

@@ -14,7 +14,7 @@ from napari_sam2 import _reader, _writer
 
 av = pytest.importorskip("av")
 
-from video_files import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
+from tests.support.videos import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
 
 tifffile = pytest.importorskip("tifffile")
 
@@ -128,7 +128,7 @@ def test_plugin_modules_import_without_torch():
         "heavy = [m for m in ('torch', 'sam2_engine', 'napari') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 # -- writer -----------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_writer_is_atomic_and_checks_input(tmp_path, monkeypatch):
 
 def test_manifest_declares_reader_and_writer():
     npe2 = pytest.importorskip("npe2")
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     manifest = npe2.PluginManifest.from_file(root / "napari_sam2" / "napari.yaml")
     (reader,) = manifest.contributions.readers
     assert "*.mp4" in reader.filename_patterns and "*.avi" in reader.filename_patterns

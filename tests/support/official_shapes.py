@@ -1,5 +1,5 @@
 """Keys and shapes of the eight official SAM 2 / 2.1 state dicts (from the official package),
-kept in ``tests/data`` so layout tests never depend on files outside the repository."""
+kept in ``tests/support/data`` so layout tests never depend on files outside the repository."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from official_shapes import official_manifest
+from tests.support.official_shapes import official_manifest
 
 from sam2_engine.modeling.mask_decoder import MaskDecoder
 from sam2_engine.modeling.prompt_encoder import PromptEncoder
-from tests.oracle import build_official
+from tests.support.oracle import build_official
 
 ATOL = 1e-4
 PE_PREFIX = "sam_prompt_encoder."

@@ -18,7 +18,7 @@ from sam2_engine.frames import (
 
 av = pytest.importorskip("av")
 
-from video_files import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
+from tests.support.videos import FPS, HEIGHT, WIDTH, make_frames, write_video  # noqa: E402
 
 N_FRAMES = 40
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from official_shapes import official_manifest
+from tests.support.official_shapes import official_manifest
 
 from sam2_engine.modeling import memory_attention
 from sam2_engine.modeling.memory_attention import MemoryAttention, attend_in_query_chunks
@@ -26,7 +26,7 @@ def _sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.T
 
 @pytest.fixture(scope="module")
 def models():
-    from tests.oracle import build_official
+    from tests.support.oracle import build_official
 
     torch.manual_seed(0)
     official = build_official("sam2.1_hiera_tiny")

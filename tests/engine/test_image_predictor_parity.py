@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import oracle
+from tests.support import oracle
 import pytest
 import torch
-from parity_utils import ATOL, assert_logits_match, max_abs_diff
+from tests.support.parity import ATOL, assert_logits_match, max_abs_diff
 
 from sam2_engine import ImagePredictor, load_model
 from sam2_engine.checkpoint import save_checkpoint
