@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.support.official_shapes import official_manifest
 from torch import nn
 
 from sam2_engine.checkpoint import (
@@ -18,6 +17,7 @@ from sam2_engine.checkpoint import (
 )
 from sam2_engine.configs import MODEL_NAMES
 from sam2_engine.errors import CheckpointError, CheckpointMismatchError, Sam2EngineError
+from tests.support.official_shapes import official_manifest
 
 
 def meta_state_dict(name: str) -> dict[str, torch.Tensor]:

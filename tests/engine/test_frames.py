@@ -437,6 +437,8 @@ def test_signed_and_float64_data():
 
 def test_to_model_input_matches_official_video_loader(tmp_path):
     import tests.support.oracle  # noqa: F401  (makes torchvision importable for the official package)
+
+    # isort: split
     from sam2.utils.misc import load_video_frames
 
     rng = np.random.default_rng(10)

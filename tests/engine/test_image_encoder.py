@@ -6,10 +6,10 @@ from functools import lru_cache
 
 import pytest
 import torch
-from tests.support.official_shapes import official_manifest
 
 from sam2_engine.configs import MODEL_NAMES, get_config
 from sam2_engine.modeling.image_encoder import ImageEncoder
+from tests.support.official_shapes import official_manifest
 
 PREFIX = "image_encoder."
 SHORT_NAMES = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l"}
@@ -120,6 +120,8 @@ def test_trunk_parity_unusual_config() -> None:
     """A small trunk with a global block at an unpooled stage transition, paddings, two heads
     and a non-square input, against the official ``Hiera`` class."""
     import tests.support.oracle  # noqa: F401  (the torchvision shim must precede any sam2 import)
+
+    # isort: split
     from sam2.modeling.backbones.hieradet import Hiera as OfficialHiera
 
     from sam2_engine.configs import HieraConfig

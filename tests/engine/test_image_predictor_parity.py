@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.support import oracle
 import pytest
 import torch
-from tests.support.parity import ATOL, assert_logits_match, max_abs_diff
 
 from sam2_engine import ImagePredictor, load_model
 from sam2_engine.checkpoint import save_checkpoint
+from tests.support import oracle
+from tests.support.parity import ATOL, assert_logits_match, max_abs_diff
 
 NAME = "sam2.1_hiera_tiny"
 REPORT: dict[str, float] = {}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.support.official_shapes import official_manifest
 
 from sam2_engine.modeling import memory_attention
 from sam2_engine.modeling.memory_attention import MemoryAttention, attend_in_query_chunks
 from sam2_engine.modeling.memory_encoder import MemoryEncoder
 from sam2_engine.modeling.rope import apply_rotary_, rotary_table
+from tests.support.official_shapes import official_manifest
 
 TOLERANCE = 1e-4
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.support.official_shapes import official_manifest
 
 from sam2_engine.modeling.mask_decoder import MaskDecoder
 from sam2_engine.modeling.prompt_encoder import PromptEncoder
+from tests.support.official_shapes import official_manifest
 from tests.support.oracle import build_official
 
 ATOL = 1e-4

@@ -8,14 +8,14 @@ also checked at 1024 elsewhere. Objects: a click, a box, a mask and an empty mas
 from __future__ import annotations
 
 import numpy as np
-from tests.support import oracle
 import pytest
 import torch
-from tests.support.parity import assert_logits_match
 from PIL import Image
 
 from sam2_engine import VideoPredictor, build_model
 from sam2_engine.configs import get_config
+from tests.support import oracle
+from tests.support.parity import assert_logits_match
 
 NAME = "sam2.1_hiera_tiny"
 IMAGE_SIZE = 512
