@@ -29,15 +29,14 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from napari_sam2._engine_link import DownloadProgress, EngineLink, ModelChoice
+from napari_sam2._engine_link import DownloadProgress, EngineLink
 from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
-from napari_sam2._jobs import propagation_notes, propagation_range, propagation_runs, run_plan
+from napari_sam2._jobs import propagation_notes, propagation_range, run_plan
 from napari_sam2._label_updates import with_object_mask, with_tracked_labels
 from napari_sam2._palette import object_color
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import (
-    DIRECTIONS,
     FrameResult,
     JobStatus,
     LabelStore,
@@ -48,6 +47,10 @@ from napari_sam2._records import (
     Settings,
 )
 from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
+from napari_sam2.tracking.models import ModelChoice
+from napari_sam2.tracking.plan import plan as plan_passes
+from sam2_engine.constants import DIRECTIONS
+from sam2_engine.options import OptionsError, PredictorOptions
 
 #: Largest object id: labels are stored as uint16.
 MAX_OBJECT_ID = 2**16 - 1
@@ -74,6 +77,7 @@ class TrackingController:
         self.image: ImageSpec | None = None
         self.labels: LabelStore | None = None
         self.model = ModelChoice()
+        self.options = PredictorOptions()
         self.settings = Settings()
         self.objects: list[ObjectInfo] = []
         self.active: int | None = None
@@ -132,9 +136,33 @@ class TrackingController:
 
         Call it while no job runs.
         """
-        choice = ModelChoice(name=name, device=str(model.device), injected=True)
-        self.engine.inject(model, choice)
+        choice = ModelChoice(name=name, injected=True)
+        self.options = self.options.updated(device=str(model.device))
+        self.engine.inject(model, choice, self.options)
         self.set_model(choice)
+
+    def update_options(self, **changes: Any) -> None:
+        """Change how the model runs (device, precision...); used from the next job.
+
+        Raises:
+            PluginInputError: an unknown option or a value it cannot take.
+        """
+        try:
+            options = self.options.updated(**changes)
+        except OptionsError as err:
+            raise PluginInputError(str(err)) from None
+        if options != self.options:
+            self.options = options
+            self.model_changed.emit()
+
+    def release_video(self) -> None:
+        """Let the engine close the image's video state (its files, threads, spilled outputs);
+        it opens again at the next job. Call it while no job runs."""
+        self.engine.close_state()
+
+    def loaded_model(self) -> str | None:
+        """What the engine has loaded, for the dock (None: nothing yet)."""
+        return self.engine.describe()
 
     # ------------------------------------------------------------------ objects
     def object(self, obj_id: int) -> ObjectInfo:
@@ -290,7 +318,7 @@ class TrackingController:
     def sync_plan(self) -> Plan | None:
         """A job that sends edited prompts to the engine; None when there is nothing to do."""
         self._check_ready()
-        if not self._book.has_pending and self.engine.matches(self.model, self.image):
+        if not self._book.has_pending and self._engine_ready():
             return None
         return self._plan()
 
@@ -317,7 +345,7 @@ class TrackingController:
         first, last = propagation_range(self.settings, self.image.num_frames, start)
         plan = self._plan()
         direction = self.settings.direction
-        plan.runs = propagation_runs(start, first, last, direction)
+        plan.runs = plan_passes(direction, first, last, start)
         plan.overwrite = self.settings.overwrite_protected
         plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
         plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
@@ -340,9 +368,11 @@ class TrackingController:
             raise PluginInputError("there is no labels layer to write to")
 
     def _plan(self) -> Plan:
-        resend_all = not self.engine.matches(self.model, self.image)
-        items = self._book.take_pending(resend_all=resend_all)
-        return Plan(self.image, self.model, self.settings.torch_threads, items)
+        items = self._book.take_pending(resend_all=not self._engine_ready())
+        return Plan(self.image, self.model, self.options, self.settings.torch_threads, items)
+
+    def _engine_ready(self) -> bool:
+        return self.engine.matches(self.model, self.options, self.image)
 
     # ------------------------------------------------------------------ jobs (worker thread)
     def run(self, plan: Plan) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
@@ -465,11 +495,15 @@ class TrackingController:
         return Session(
             source=self.image.describe(),
             model=self.model.describe(),
-            settings=self.settings.to_json(),
+            settings={**self.settings.to_json(), **self._recorded_options()},
             objects=[SessionObject(o.id, o.name, o.color) for o in self.objects],
             prompts=self.prompts,
             protected_frames=sorted(self.protected),
         )
+
+    def _recorded_options(self) -> dict[str, Any]:
+        """The predictor options a session records (not the device: that is the machine's)."""
+        return {k: v for k, v in self.options.to_json().items() if k != "device"}
 
     def load_session(self, session: Session) -> None:
         """Replace objects, prompts, protected frames and settings with a session's (undoable).
@@ -484,6 +518,13 @@ class TrackingController:
         if self.image is None:
             raise PluginInputError("pick the image the session was made for first")
         session.check_source(self.image.num_frames, self.image.frame_shape)
+        recorded = {k: v for k, v in session.settings.items() if k != "device"}
+        try:
+            options = PredictorOptions.from_json(
+                {**self.options.to_json(), **recorded}, ignore_unknown=True
+            )
+        except OptionsError as err:
+            raise SessionError(f"the session's settings do not fit: {err}") from None
         if any(o.id > MAX_OBJECT_ID for o in session.objects):
             raise SessionError(f"object ids above {MAX_OBJECT_ID} are not supported")
         self._record("load session", objects=True, prompts=True, protected=True, scores=True)
@@ -496,16 +537,18 @@ class TrackingController:
         self.scores = {}
         settings = Settings.from_json({**self.settings.to_json(), **session.settings})
         self.settings = settings
+        self.options = options
         name = session.model.get("name")
         if name and name != self.model.name:
             self.set_model(
                 ModelChoice(
                     name=name,
                     checkpoint=session.model.get("checkpoint"),
-                    device=self.model.device,
                     allow_download=self.model.allow_download,
                 )
             )
+        else:
+            self.model_changed.emit()  # the options may have changed
         self.active = self.objects[0].id if self.objects else None
         self._clamp_range()
         for signal in (

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from sam2_engine.constants import DEFAULT_MODEL
+
 #: The model input side used with random weights when none is given (speed over nothing).
 FALLBACK_IMAGE_SIZE = 512
 
@@ -144,6 +146,7 @@ def _overlay_image(image: np.ndarray, labels: np.ndarray, path: Path) -> Path:
 
     from napari_sam2.video_export import overlay_frame
     from sam2_engine.frames import open_frames
+    from sam2_engine.publish import Publication
 
     source = open_frames(image)
     picks = np.unique(np.linspace(0, len(source) - 1, OVERLAY_PANELS).round().astype(int))
@@ -154,8 +157,9 @@ def _overlay_image(image: np.ndarray, labels: np.ndarray, path: Path) -> Path:
         panel = Image.fromarray(overlay_frame(source.read_rgb(int(t)), labels[t]))
         ImageDraw.Draw(panel).text((4, 2), f"t={t}", fill="white")
         sheet.paste(panel, (i * (width + gap), 0))
-    sheet.save(path)
-    return path
+    with Publication(path, overwrite=True, what="the demo's overlay") as out:
+        sheet.save(out.partial, format="PNG")
+        return out.commit()
 
 
 def run_demo(
@@ -163,10 +167,11 @@ def run_demo(
     *,
     frames: int = 6,
     objects: int = 3,
-    model: str = "sam2.1_hiera_tiny",
+    model: str = DEFAULT_MODEL,
     checkpoint: str | Path | None = None,
     device: str = "auto",
     image_size: int | None = None,
+    precision: str = "fp32",
     download: bool = True,
     fallback: bool = True,
     warn: Callable[[str], Any] = print,
@@ -179,6 +184,7 @@ def run_demo(
             2-core CPU at the model's full 1024 px input).
         objects: cells to click on frame 0 (one positive click each).
         model, checkpoint, device, image_size: see :func:`napari_sam2.api.get_model`.
+        precision: ``fp32`` (exact), ``bf16`` or ``fp16``.
         download: download the checkpoint if it is not cached.
         fallback: when the checkpoint cannot be had, warn and use random weights (at
             ``FALLBACK_IMAGE_SIZE`` unless ``image_size`` is given) instead of failing.
@@ -188,6 +194,7 @@ def run_demo(
 
     from napari_sam2 import make_cells_timelapse
     from napari_sam2.api import track
+    from sam2_engine.publish import Publication
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -201,9 +208,19 @@ def run_demo(
     )
     loaded = time.perf_counter()
     files = {"image": folder / "cells.tif", "labels": folder / "labels.tif"}
-    tifffile.imwrite(files["image"], sample.image, imagej=True, metadata={"axes": "TYX"})
+    with Publication(files["image"], overwrite=True, what="the demo's stack") as out:
+        tifffile.imwrite(out.partial, sample.image, imagej=True, metadata={"axes": "TYX"})
+        out.commit()
     labels = np.asarray(
-        track(sample.image, prompts, net, output=files["labels"], overwrite=True, progress=progress)
+        track(
+            sample.image,
+            prompts,
+            net,
+            output=files["labels"],
+            overwrite=True,
+            progress=progress,
+            precision=precision,
+        )
     )
     tracked = time.perf_counter()
     files["overlay image"] = _overlay_image(sample.image, labels, folder / "overlay.png")

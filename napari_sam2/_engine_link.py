@@ -17,40 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_sam2.session import FramePrompt
+from napari_sam2.tracking.models import ModelChoice
+from napari_sam2.tracking.plan import Pass
+from sam2_engine.options import PredictorOptions
 
 if TYPE_CHECKING:
     from napari_sam2._image_spec import ImageSpec
-
-#: The model the plugin proposes first.
-DEFAULT_MODEL = "sam2.1_hiera_tiny"
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """Which model to run, and where.
-
-    Attributes:
-        name: a preset name (``sam2.1_hiera_tiny`` ...), or the label of an injected model.
-        checkpoint: a local ``.pt`` file for the preset; None takes it from the cache.
-        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
-        allow_download: fetch a preset missing from the cache.
-        injected: the model was handed over ready-made (tests, scripts), not loaded by name.
-    """
-
-    name: str = DEFAULT_MODEL
-    checkpoint: str | None = None
-    device: str = "auto"
-    allow_download: bool = False
-    injected: bool = False
-
-    @property
-    def key(self) -> tuple:
-        return (self.name, self.checkpoint, self.device, self.injected)
-
-    def describe(self) -> dict[str, Any]:
-        """The session file's ``model`` entry."""
-        return {"name": self.name, "checkpoint": self.checkpoint, "device": self.device}
-
 
 @dataclass
 class DownloadProgress:
@@ -81,8 +53,17 @@ class TrackedFrame:
     scores: dict[int, float]
 
 
+def engine_key(choice: ModelChoice, options: PredictorOptions) -> tuple:
+    """What a loaded model and predictor depend on: a change means loading again."""
+    return (choice, options)
+
+
 class EngineLink:
-    """Owns the model, the :class:`~sam2_engine.VideoPredictor` and its video state."""
+    """Owns the model, the :class:`~sam2_engine.VideoPredictor` and its video state.
+
+    The model comes from the tracking pipeline's cache (:mod:`napari_sam2.tracking.models`);
+    the predictor is built from the session's :class:`~sam2_engine.options.PredictorOptions`.
+    """
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -92,48 +73,61 @@ class EngineLink:
         self.state_key: tuple | None = None
 
     # ------------------------------------------------------------------ readiness
-    def matches(self, choice: ModelChoice, image: ImageSpec) -> bool:
-        """True when the loaded model and state are those for ``choice`` and ``image``."""
+    def matches(self, choice: ModelChoice, options: PredictorOptions, image: ImageSpec) -> bool:
+        """True when the loaded model, predictor and state are those asked for."""
         return (
-            self.state is not None and self.model_key == choice.key and self.state_key == image.key
+            self.state is not None
+            and self.model_key == engine_key(choice, options)
+            and self.state_key == image.key
         )
+
+    def describe(self) -> str | None:
+        """What is loaded, for the dock (None: nothing yet)."""
+        if self.model is None:
+            return None
+        return f"{self.model.config.name} on {self.model.device}, {self.predictor.precision}"
 
     def frame_is_encoded(self, frame: int) -> bool:
         """True when the frame's image features are cached (a click decodes only)."""
         return self.state is not None and frame in self.state.features
 
     # ------------------------------------------------------------------ model
-    def inject(self, model: Any, choice: ModelChoice) -> None:
+    def inject(self, model: Any, choice: ModelChoice, options: PredictorOptions) -> None:
         """Use a ready model (tests, scripts); ``choice.injected`` must be True."""
-        from sam2_engine import VideoPredictor
-
         self.model = model
-        self.predictor = VideoPredictor(model)
-        self.model_key = choice.key
-        self.close_state()
+        self._build_predictor(choice, options)
 
-    def load(self, choice: ModelChoice) -> Iterator[DownloadProgress | None]:
-        """Load ``choice`` unless it is loaded; yields download progress (worker thread).
+    def load(
+        self, choice: ModelChoice, options: PredictorOptions
+    ) -> Iterator[DownloadProgress | None]:
+        """Load ``choice`` with ``options`` unless they are loaded; yields download progress
+        (worker thread).
 
         Raises the engine's errors (``ModelNotFoundError``, ``DownloadError``,
         ``CheckpointMismatchError``...) with messages written for users.
         """
-        if self.model is not None and self.model_key == choice.key:
+        if self.model is not None and self.model_key == engine_key(choice, options):
             return
         if choice.injected:
-            raise RuntimeError(f"the injected model {choice.name!r} is no longer available")
-        from sam2_engine import VideoPredictor, load_model
-        from sam2_engine.weights import ensure_checkpoint, find_checkpoint
+            if self.model is None:
+                raise RuntimeError(f"the injected model {choice.name!r} is no longer available")
+            self._build_predictor(choice, options)  # the given model, new predictor options
+            return
+        from napari_sam2.tracking.models import load_model
+        from sam2_engine.weights import find_checkpoint
 
         checkpoint = choice.checkpoint
-        if checkpoint is None:
-            if find_checkpoint(choice.name) is None and choice.allow_download:
-                checkpoint = yield from _download(choice.name)
-            else:  # raises ModelNotFoundError (saying how to get it) when absent
-                checkpoint = ensure_checkpoint(choice.name, allow_download=False)
-        model = load_model(choice.name, checkpoint=checkpoint, device=choice.device)
-        self.model, self.predictor = model, VideoPredictor(model)
-        self.model_key = choice.key
+        if checkpoint is None and choice.allow_download and find_checkpoint(choice.name) is None:
+            checkpoint = yield from _download(choice.name)
+        # without a checkpoint the cache raises ModelNotFoundError, saying how to get one
+        self.model = load_model(choice.name, options, checkpoint=checkpoint).model
+        self._build_predictor(choice, options)
+
+    def _build_predictor(self, choice: ModelChoice, options: PredictorOptions) -> None:
+        from sam2_engine import VideoPredictor
+
+        self.predictor = VideoPredictor(self.model, **options.predictor_kwargs())
+        self.model_key = engine_key(choice, options)
         self.close_state()
 
     # ------------------------------------------------------------------ state
@@ -185,14 +179,12 @@ class EngineLink:
         return PromptOutcome(frame, obj, mask, self.score(obj, frame))
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, start: int, count: int, reverse: bool) -> Iterator[TrackedFrame]:
-        """Track all objects from ``start`` over ``count`` more frames (yields each frame)."""
+    def propagate(self, passes: list[Pass]) -> Iterator[TrackedFrame]:
+        """Track all objects over the passes (yields each frame once)."""
+        from napari_sam2.tracking import propagate
         from sam2_engine.sinks import merge_to_labels
 
-        frames = self.predictor.propagate_in_video(
-            self.state, start_frame_idx=start, max_frame_num_to_track=count, reverse=reverse
-        )
-        for frame, ids, masks in frames:
+        for frame, ids, masks in propagate(self.predictor, self.state, passes):
             labels = merge_to_labels(ids, masks)
             scores = {obj: self.score(obj, frame) for obj in ids}
             yield TrackedFrame(frame, list(ids), labels, scores)
@@ -220,16 +212,10 @@ def set_torch_threads(count: int) -> None:
 
 def engine_info() -> dict[str, Any]:
     """Model names with their cached files, and the devices torch can use (imports torch)."""
-    import torch
-
+    from sam2_engine.devices import available_devices
     from sam2_engine.weights import checkpoint_status
 
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return {"models": checkpoint_status(), "devices": devices}
+    return {"models": checkpoint_status(), "devices": available_devices()}
 
 
 class DownloadCancelled(Exception):

@@ -1,17 +1,17 @@
 """What an engine job does: the passes a propagation makes, and the job run in a worker (Qt-free).
 
 The controller fixes a :class:`~napari_sam2._records.Plan` on the main thread
-(:func:`propagation_range`, :func:`propagation_runs` and :func:`propagation_notes` make a
-propagation's part); :func:`run_plan` carries it out in a worker thread, touching only the
-engine and the plan, and yields what the main thread handles: frame results, status lines and
-download progress.
+(:func:`propagation_range` and :func:`propagation_notes`, with the pipeline's
+:func:`~napari_sam2.tracking.plan.plan`, make a propagation's part); :func:`run_plan` carries
+it out in a worker thread, touching only the engine and the plan, and yields what the main
+thread handles: frame results, status lines and download progress.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 
-from napari_sam2._engine_link import DownloadProgress, EngineLink, set_torch_threads
+from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
 from napari_sam2._records import FrameResult, JobStatus, Plan, PluginInputError, Settings
 from napari_sam2.session import FramePrompt
 
@@ -35,18 +35,6 @@ def propagation_range(settings: Settings, num_frames: int, start: int) -> tuple[
             "to a frame inside it, or widen the range"
         )
     return first, last
-
-
-def propagation_runs(
-    start: int, first: int, last: int, direction: str
-) -> list[tuple[int, int, bool]]:
-    """The ``(start, frames past start, reverse)`` passes from ``start`` over first..last."""
-    runs = []
-    if direction in ("forward", "both") and start <= last:
-        runs.append((start, last - start, False))
-    if direction in ("backward", "both") and start >= first:
-        runs.append((start, start - first, True))
-    return runs
 
 
 def propagation_notes(
@@ -73,9 +61,9 @@ def run_plan(
 ) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
     """Carry out a plan: load the model, send prompts, propagate. Runs in a worker."""
     set_torch_threads(plan.threads)
-    if engine.model is None or engine.model_key != plan.model.key:
+    if engine.model is None or engine.model_key != engine_key(plan.model, plan.options):
         yield JobStatus(f"loading {plan.model.name}")
-        yield from engine.load(plan.model)
+        yield from engine.load(plan.model, plan.options)
     if engine.ensure_state(plan.image):
         yield JobStatus(f"opened {plan.image.name}")
     key = plan.image.key
@@ -88,13 +76,11 @@ def run_plan(
             "prompt", item.frame, key, item.token, item.write, obj=item.obj,
             mask=outcome.mask, scores=scores,
         )  # fmt: skip
-    for start, count, reverse in plan.runs:
-        for tracked in engine.propagate(start, count, reverse):
-            yield FrameResult(
-                "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
-                obj_ids=tuple(tracked.obj_ids), scores=tracked.scores,
-                overwrite=plan.overwrite,
-            )  # fmt: skip
+    for tracked in engine.propagate(plan.runs):
+        yield FrameResult(
+            "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
+            obj_ids=tuple(tracked.obj_ids), scores=tracked.scores, overwrite=plan.overwrite,
+        )  # fmt: skip
 
 
 def _frames_text(frames: list[int], limit: int = 8) -> str:

@@ -316,28 +316,27 @@ def to_dataframe(table: Mapping[str, np.ndarray]) -> Any:
     return pd.DataFrame({c: np.asarray(v) for c, v in table.items()})
 
 
-def export_csv(table: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+def export_csv(
+    table: Mapping[str, np.ndarray], path: str | os.PathLike[str], overwrite: bool = True
+) -> Path:
     """Write the table as CSV (header row; NaN as an empty cell, as pandas writes it).
 
-    Written to ``<path>.partial`` and renamed, so ``path`` is never left half-written.
+    Written to ``<path>.partial`` and renamed, so ``path`` is never left half-written; an
+    existing file is replaced only if napari-sam2 wrote it (see :mod:`sam2_engine.publish`).
     Returns the path.
     """
-    path = Path(path)
+    from sam2_engine.publish import Publication
+
     columns = list(table)
     data = [np.asarray(table[c]) for c in columns]
     n = len(data[0]) if data else 0
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "w", newline="", encoding="utf-8") as file:
+    with Publication(path, overwrite=overwrite, what="a measurement table") as out:
+        with open(out.partial, "w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(columns)
             for i in range(n):
                 writer.writerow([_cell(col[i]) for col in data])
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
+        return out.commit()
 
 
 def _cell(value: Any) -> Any:

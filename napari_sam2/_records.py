@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from napari_sam2._engine_link import ModelChoice
 from napari_sam2._image_spec import ImageSpec
 from napari_sam2.session import FramePrompt
-
-DIRECTIONS = ("forward", "backward", "both")
+from napari_sam2.tracking.models import ModelChoice
+from napari_sam2.tracking.plan import Pass, frame_count
+from sam2_engine.options import PredictorOptions
 
 PromptKey = tuple[int, int]  # (frame, object id)
 
@@ -44,7 +44,8 @@ class Settings:
     """Propagation settings, saved with the session.
 
     Attributes:
-        direction: ``forward``, ``backward`` or ``both`` from the current frame.
+        direction: ``both``, ``forward`` or ``backward`` from the current frame (see
+            :mod:`napari_sam2.tracking.plan`).
         first_frame, last_frame: the frame range (last None: the last frame).
         overwrite_protected: let propagation replace frames painted by hand.
         torch_threads: CPU threads for engine jobs.
@@ -106,22 +107,23 @@ class SyncItem:
 class Plan:
     """Everything a job needs, fixed on the main thread before it starts.
 
-    ``runs`` are ``(start, frames past start, reverse)`` propagation passes; ``notes`` are
-    messages for the user about this plan (prompts outside the range...).
+    ``runs`` are the propagation passes; ``notes`` are messages for the user about this plan
+    (prompts outside the range...).
     """
 
     image: ImageSpec
     model: ModelChoice
+    options: PredictorOptions
     threads: int
     items: list[SyncItem] = field(default_factory=list)
-    runs: list[tuple[int, int, bool]] = field(default_factory=list)
+    runs: list[Pass] = field(default_factory=list)
     overwrite: bool = False
     token: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def total_frames(self) -> int:
-        return sum(count + 1 for _, count, _ in self.runs)
+        return frame_count(self.runs)
 
 
 @dataclass

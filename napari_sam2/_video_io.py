@@ -3,8 +3,8 @@
 The tables say which output each kind of export can be written to; :func:`available_codecs`
 checks them against the FFmpeg build PyAV ships here (VP9 alpha by a real round trip). Writers
 take one frame at a time: :class:`VideoWriter` (one video stream in a container) and
-:class:`PngWriter` (a folder of numbered PNG images, 8 or 16 bit). :func:`prepare_output` and
-:func:`publish` give the write-to-a-temporary-name-then-rename discipline.
+:class:`PngWriter` (a folder of numbered PNG images, 8 or 16 bit). Where they write (a
+partial, published when complete) is :mod:`sam2_engine.publish`'s business.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import functools
 import io
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-PARTIAL_SUFFIX = ".partial"
 
 #: A folder output (an image sequence) is keyed by the empty suffix.
 FOLDER = ""
@@ -259,31 +256,6 @@ def choose_codec(kind: str, suffix: str, codec: str | None) -> Codec:
 # --------------------------------------------------------------------------------------------
 # Writers and the temporary output
 # --------------------------------------------------------------------------------------------
-
-
-def prepare_output(output: Path) -> Path:
-    """Create the output's folder; return the temporary path (a leftover one is removed)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(output.parent, os.W_OK):
-        raise PermissionError(f"cannot write {output}: the folder {output.parent} is not writable")
-    partial = output.with_name(output.name + PARTIAL_SUFFIX)
-    remove(partial)
-    return partial
-
-
-def publish(partial: Path, output: Path) -> None:
-    """Move the finished ``partial`` to ``output`` (an older output was allowed by the caller)."""
-    if output.is_dir() and not output.is_symlink():
-        remove(output)
-    os.replace(partial, output)
-
-
-def remove(path: Path) -> None:
-    """Delete a file, link or folder tree if it exists."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def open_writer(

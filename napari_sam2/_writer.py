@@ -10,7 +10,8 @@ int32 (else the data's own integer dtype) with tifffile's shaped metadata record
 
 The data are written plane by plane (a dask or zarr Labels layer is never loaded whole) into
 ``<path>.partial`` next to the target, which is renamed over ``path`` only once complete: an
-interrupted write never leaves a truncated file under ``path`` nor destroys an older one.
+interrupted write never leaves a truncated file under ``path`` nor destroys an older one, and
+an existing file is replaced only if napari-sam2 wrote it (:mod:`sam2_engine.publish`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import numpy as np
 __all__ = ["TIFF_SUFFIXES", "label_tiff_dtype", "save_labels_tiff", "write_labels"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-PARTIAL_SUFFIX = ".partial"
 
 _TIME_NAMES = {"t", "time", "frame", "frames"}
 _Z_NAMES = {"z", "depth", "slice", "slices", "plane"}
@@ -87,7 +87,8 @@ def save_labels_tiff(
         scale: pixel size per axis (layer order); the last two give the ImageJ pixel size,
             ``Z`` the slice spacing and ``T`` the frame interval.
         units: unit per axis (strings or pint units, as napari's ``layer.units``).
-        overwrite: replace an existing file (default); else ``FileExistsError``.
+        overwrite: replace an existing file napari-sam2 wrote (default); else, and for any
+            other file, ``FileExistsError``.
 
     Returns:
         The written path.
@@ -112,21 +113,25 @@ def save_labels_tiff(
             f"labels of shape {tuple(data.shape)} cannot be saved with axes {axes!r}: "
             "use YX, TYX, ZYX or TZYX (a 2D to 4D Labels layer)"
         )
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists")
+    from sam2_engine.publish import Publication
+    from sam2_engine.sinks.tiff_sink import read_tiff_info
+
     low, high = _value_range(data)
     dtype = label_tiff_dtype(low, high, np.dtype(data.dtype))
     imagej = dtype in (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
     options = _tiff_options(axes, scale, units, imagej)
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
     import tifffile
 
-    try:
+    with Publication(
+        path,
+        overwrite=overwrite,
+        recognise=lambda p: read_tiff_info(p) is not None,
+        what="a labels TIFF",
+    ) as out:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             tifffile.imwrite(
-                partial,
+                out.partial,
                 _planes(data, dtype),
                 shape=tuple(int(n) for n in data.shape),
                 dtype=dtype,
@@ -134,11 +139,7 @@ def save_labels_tiff(
                 imagej=imagej,
                 **options,
             )
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
+        return out.commit()
 
 
 def label_tiff_dtype(low: int, high: int, dtype: np.dtype | None = None) -> np.dtype:

@@ -8,45 +8,38 @@ Arrays and paths in, arrays and files out, no GUI::
     labels = ns.track("cells.tif", {1: {0: {"points": [[120, 80]]}}})   # (T, H, W) uint16
     ns.track("cells.tif", "session.json", output="labels.zarr")          # written to disk
 
-Models are loaded once per process and kept (the two most recently used), keyed by model,
-checkpoint file, device and input size. Every track result records where it came from (model
-name, checkpoint SHA-256, software version): in the TIFF / zarr metadata of a written file
-(read it back with :func:`read_info`) and in the dict ``track(..., return_info=True)`` returns.
+These are thin callers of the tracking pipeline (:mod:`napari_sam2.tracking`): models come
+from its process cache (the two most recently used, keyed by model, checkpoint file, device and
+input size), outputs from the sink registry (:mod:`sam2_engine.sinks`: ``.tif``, ``.zarr``,
+``.ome.zarr``). Every track result records where it came from (model name, checkpoint
+SHA-256, software version, options): in the metadata of a written file (read it back with
+:func:`read_info`) and in the dict ``track(..., return_info=True)`` returns.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from napari_sam2 import __version__
-from napari_sam2.session import Session, SessionError, apply_prompts, load_session
-from napari_sam2.session import session_from_prompts as _session_from_plain
-from sam2_engine import ImagePredictor, Sam2Config, VideoPredictor, get_config, load_model
-from sam2_engine.devices import resolve_device
-from sam2_engine.frames import open_frames
-from sam2_engine.image_input import check_image
-from sam2_engine.modeling.sam2_model import Sam2Model
-from sam2_engine.sinks import (
-    PARTIAL_SUFFIX,
-    ArraySink,
-    LabelSink,
-    TiffSink,
-    ZarrSink,
-    merge_to_labels,
-    write_propagation,
+from napari_sam2.session import Session, SessionError, load_session, session_from_prompts
+from napari_sam2.tracking import (
+    FrameOptions,
+    Tracking,
+    TrackingJob,
+    clear_model_cache,
+    load_model,
+    session_options,
 )
-from sam2_engine.weights import ensure_checkpoint, file_sha256
+from napari_sam2.tracking.plan import FrameRange
+from sam2_engine.constants import DEFAULT_MODEL, DIRECTIONS
+from sam2_engine.options import PredictorOptions
+from sam2_engine.sinks import check_output as _check_sink_output
+from sam2_engine.sinks import merge_to_labels, open_labels, open_sink, read_info
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -59,111 +52,18 @@ __all__ = [
     "track",
 ]
 
-#: The model used when none is named: the smallest and fastest SAM 2.1.
-DEFAULT_MODEL = "sam2.1_hiera_tiny"
-
-#: Values of ``track(direction=...)``.
-DIRECTIONS = ("both", "forward", "backward")
-
-#: File suffixes ``track(output=...)`` can write.
+#: File suffixes of images ``segment_image`` reads with tifffile (others with PIL).
 TIFF_SUFFIXES = (".tif", ".tiff")
-ZARR_SUFFIXES = (".zarr",)
-
-#: The metadata key under which written label files record their provenance.
-INFO_KEY = "napari_sam2"
-
-#: How many loaded models the process keeps.
-MAX_CACHED_MODELS = 2
-
-ModelLike = str | Sam2Config | Sam2Model
-FrameRange = range | slice | Sequence[int] | None
-
-
-# --------------------------------------------------------------------------- models
-@dataclass(frozen=True)
-class _Loaded:
-    """A model and the facts about it that outputs record."""
-
-    model: Sam2Model
-    info: dict[str, Any]
-
-
-_models: OrderedDict[tuple, _Loaded] = OrderedDict()
-_models_lock = threading.Lock()
-
-
-def _config(model: str | Sam2Config, image_size: int | None) -> Sam2Config:
-    config = get_config(model) if isinstance(model, str) else model
-    if image_size is None or image_size == config.image_size:
-        return config
-    if isinstance(image_size, bool) or not isinstance(image_size, int):
-        raise TypeError(f"image_size must be an integer, got {image_size!r}")
-    if image_size < 64 or image_size % 32:
-        raise ValueError(
-            f"image_size must be a multiple of 32, at least 64 (the official models use 1024), "
-            f"got {image_size}"
-        )
-    return replace(config, image_size=image_size)
-
-
-def _load(
-    model: ModelLike,
-    checkpoint: str | os.PathLike | None,
-    device: str,
-    image_size: int | None,
-    allow_download: bool,
-    progress: bool = True,
-) -> _Loaded:
-    """A model from the process cache, loading it (and hashing its checkpoint) when new."""
-    if isinstance(model, Sam2Model):
-        if checkpoint is not None or image_size not in (None, model.image_size):
-            raise ValueError("checkpoint and image_size apply to a model name, not a model object")
-        with _models_lock:
-            known = next((x for x in _models.values() if x.model is model), None)
-        return known or _Loaded(model, model_info(model.config, None, None))
-    config = _config(model, image_size)
-    target = resolve_device(device)
-    if checkpoint is None:
-        checkpoint = ensure_checkpoint(
-            config.name, allow_download=allow_download, progress=progress
-        )
-    path = Path(checkpoint).expanduser().resolve()
-    stat = path.stat() if path.is_file() else None
-    key = (config, str(path), stat and (stat.st_size, stat.st_mtime_ns), str(target))
-    with _models_lock:
-        if key in _models:
-            _models.move_to_end(key)
-            return _models[key]
-        loaded = _Loaded(
-            load_model(config, checkpoint=path, device=target),
-            model_info(config, path, file_sha256(path)),
-        )
-        _models[key] = loaded
-        while len(_models) > MAX_CACHED_MODELS:
-            _models.popitem(last=False)
-        return loaded
-
-
-def model_info(config: Sam2Config, checkpoint: Path | None, sha256: str | None) -> dict:
-    """What outputs record about the model: software version, model, input size, checkpoint
-    file name and SHA-256 (see :func:`read_info`)."""
-    return {
-        "software": f"napari-sam2 {__version__}",
-        "model": config.name,
-        "image_size": config.image_size,
-        "checkpoint": None if checkpoint is None else checkpoint.name,
-        "checkpoint_sha256": sha256,
-    }
 
 
 def get_model(
-    model: str | Sam2Config = DEFAULT_MODEL,
+    model: Any = DEFAULT_MODEL,
     *,
     checkpoint: str | os.PathLike | None = None,
     device: str = "auto",
     image_size: int | None = None,
     allow_download: bool = False,
-) -> Sam2Model:
+) -> Any:
     """A loaded model, from the process cache when it was loaded before.
 
     Args:
@@ -181,13 +81,8 @@ def get_model(
         ModelNotFoundError: not cached and downloads not allowed (says where to put the file).
         DownloadError, CheckpointError: the download or the file failed.
     """
-    return _load(model, checkpoint, device, image_size, allow_download).model
-
-
-def clear_model_cache() -> None:
-    """Forget the loaded models (frees their memory once nothing else holds them)."""
-    with _models_lock:
-        _models.clear()
+    options = PredictorOptions(device=device, image_size=image_size)
+    return load_model(model, options, checkpoint=checkpoint, allow_download=allow_download).model
 
 
 # --------------------------------------------------------------------------- images
@@ -212,6 +107,9 @@ def _as_rgb(image: Any, contrast_limits: tuple[float, float] | None) -> np.ndarr
     """8-bit images as they are; others (16-bit, float) through the same contrast mapping as
     video frames (``contrast_limits``, else robust percentiles), so ``segment_image`` on a
     frame sees what ``track`` sees on it."""
+    from sam2_engine.frames import open_frames
+    from sam2_engine.image_input import check_image
+
     pixels = check_image(image)  # (H, W) or (H, W, 3), or an error naming the problem
     if pixels.dtype == np.uint8 and contrast_limits is None:
         return pixels
@@ -224,13 +122,14 @@ def segment_image(
     points: Any = None,
     labels: Any = None,
     box: Any = None,
-    model: ModelLike = DEFAULT_MODEL,
+    model: Any = DEFAULT_MODEL,
     *,
     checkpoint: str | os.PathLike | None = None,
     device: str = "auto",
     multimask: bool = False,
     allow_download: bool = False,
     image_size: int | None = None,
+    precision: str = "fp32",
     contrast_limits: tuple[float, float] | None = None,
     return_score: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, float]:
@@ -244,6 +143,7 @@ def segment_image(
         box: (x0, y0, x1, y1) pixels.
         model: a model name (``sam2_engine.MODEL_NAMES``), a ``Sam2Config`` or a loaded model.
         checkpoint, device, allow_download, image_size: see :func:`get_model`.
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (GPUs).
         multimask: let the model propose three masks and return the best-scoring one (better
             for a single ambiguous click); otherwise the model's single mask.
         contrast_limits: (low, high) intensities mapped to black and white (napari's contrast
@@ -254,15 +154,18 @@ def segment_image(
         mask (H, W) bool, or ``(mask, score)`` with ``return_score``.
 
     Raises:
-        ValueError: no prompt, malformed prompts (a ``PromptError``) or image.
+        ValueError: no prompt, malformed prompts (a ``PromptError``) or image, bad options.
     """
+    from sam2_engine import ImagePredictor
+
     if points is None and box is None:
         raise ValueError("give points=[[x, y], ...] and/or box=[x0, y0, x1, y1]")
     if points is not None and labels is None:
         labels = np.ones(len(np.asarray(points, dtype=float).reshape(-1, 2)), dtype=int)
+    options = PredictorOptions(device=device, image_size=image_size, precision=precision)
     pixels = _as_rgb(_read_image(image), contrast_limits)
-    loaded = _load(model, checkpoint, device, image_size, allow_download)
-    predictor = ImagePredictor(loaded.model)
+    loaded = load_model(model, options, checkpoint=checkpoint, allow_download=allow_download)
+    predictor = ImagePredictor(loaded.model, precision=options.precision)
     predictor.set_image(pixels)
     masks, scores, _ = predictor.predict(
         point_coords=points, point_labels=labels, box=box, multimask_output=multimask
@@ -273,127 +176,21 @@ def segment_image(
 
 
 # --------------------------------------------------------------------------- outputs
-def check_output(output: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Check that labels can be written to ``output`` (a .tif/.tiff file or a .zarr store).
+def check_output(
+    output: str | os.PathLike, overwrite: bool = False, inputs: Sequence[Any] = ()
+) -> Path:
+    """Check that labels can be written to ``output`` (a .tif/.tiff, .zarr or .ome.zarr path).
 
     Done before any work, so a run never fails at the end for a reason known at the start.
 
     Raises:
-        ValueError: an unsupported suffix.
+        ValueError: an unsupported suffix, or ``output`` is one of ``inputs`` (or inside one).
         FileExistsError: ``output`` (or ``output.partial``, left by an interrupted run) exists
-            and ``overwrite`` is False.
+            and ``overwrite`` is False, or it exists and napari-sam2 did not write it (never
+            replaced), or another run is writing it.
         NotADirectoryError / FileNotFoundError / PermissionError: the folder is not usable.
     """
-    path = Path(output).expanduser()
-    if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
-        raise ValueError(
-            f"cannot write labels to {path}: the name must end in .tif, .tiff or .zarr "
-            "(the suffix picks the format)"
-        )
-    folder = path.parent
-    if not folder.exists():
-        raise FileNotFoundError(f"the output folder {folder} does not exist")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"cannot write {path.name} into {folder}: it is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"the output folder {folder} is not writable")
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    if not overwrite:
-        if path.exists():
-            raise FileExistsError(
-                f"{path} already exists; choose another name or allow overwriting it "
-                "(overwrite=True, --overwrite on the command line)"
-            )
-        if partial.exists():
-            raise FileExistsError(
-                f"{partial} exists: the finished frames of an interrupted run. Move or delete "
-                "it, or allow overwriting (overwrite=True, --overwrite on the command line)"
-            )
-    return path
-
-
-def _label_dtype(obj_ids: Sequence[int]) -> np.dtype:
-    """uint16 labels (ImageJ- and napari-friendly); uint32 when an id needs it."""
-    return np.dtype(np.uint16 if max(obj_ids) <= np.iinfo(np.uint16).max else np.uint32)
-
-
-def _open_sink(output: Any, shape: tuple[int, int, int], dtype: np.dtype, overwrite: bool):
-    """The sink for ``output``: a new array, the caller's array, or a new TIFF / zarr file."""
-    if output is None:
-        return ArraySink(np.zeros(shape, dtype))
-    if isinstance(output, (str, os.PathLike)):
-        path = Path(output).expanduser()
-        if path.suffix.lower() in TIFF_SUFFIXES:
-            return TiffSink(path, shape, dtype, overwrite=overwrite)
-        return ZarrSink(path, shape, dtype=dtype, overwrite=overwrite)
-    if tuple(getattr(output, "shape", ())) != shape:
-        raise ValueError(
-            f"output must be a (frames, H, W) = {shape} array for the frames tracked, "
-            f"got shape {getattr(output, 'shape', None)}"
-        )
-    return ArraySink(output)
-
-
-def stamp_info(sink: LabelSink, info: dict[str, Any]) -> None:
-    """Record ``info`` in a file sink's metadata before it is closed (no-op for arrays)."""
-    if isinstance(sink, TiffSink):
-        _stamp_tiff(sink.partial_path, info)
-    elif isinstance(sink, ZarrSink):
-        import zarr
-
-        zarr.open_array(str(sink.partial_path), mode="r+").attrs[INFO_KEY] = info
-
-
-def _finish(sink: LabelSink, info: dict[str, Any]) -> Any:
-    """Record ``info`` in a file sink's metadata, publish it, and return the result array."""
-    stamp_info(sink, info)
-    sink.close()
-    if isinstance(sink, TiffSink):
-        import tifffile
-
-        return tifffile.memmap(sink.path, mode="r")
-    if isinstance(sink, ZarrSink):
-        import zarr
-
-        return zarr.open_array(str(sink.path), mode="r")
-    return sink.array
-
-
-def _stamp_tiff(path: Path, info: dict[str, Any]) -> None:
-    """Add ``info`` to a TIFF's description: a ``napari_sam2={json}`` line for ImageJ files,
-    a key of tifffile's JSON description otherwise."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        description = tif.pages.first.description
-        imagej = tif.is_imagej
-    if imagej:
-        text = f"{description.rstrip()}\n{INFO_KEY}={json.dumps(info)}\n"
-    else:
-        meta = json.loads(description) if description.startswith("{") else {}
-        text = json.dumps({**meta, INFO_KEY: info})
-    tifffile.tiffcomment(path, text)
-
-
-def read_info(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The provenance a label file written by :func:`track` records (None if it has none).
-
-    A dict with ``software``, ``model``, ``image_size``, ``checkpoint`` (file name),
-    ``checkpoint_sha256``, ``direction``, ``frames`` ([start, stop)), ``objects``, ``source``.
-    """
-    path = Path(path)
-    if path.suffix.lower() in ZARR_SUFFIXES:
-        import zarr
-
-        return zarr.open_array(str(path), mode="r").attrs.get(INFO_KEY)
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        if tif.is_imagej:
-            value = (tif.imagej_metadata or {}).get(INFO_KEY)
-            return None if value is None else json.loads(value)
-        description = tif.pages.first.description
-    return json.loads(description).get(INFO_KEY) if description.startswith("{") else None
+    return _check_sink_output(output, overwrite=overwrite, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- tracking
@@ -404,95 +201,11 @@ def _as_session(prompts: Any) -> Session:
     if isinstance(prompts, (str, os.PathLike)):
         return load_session(prompts)
     if isinstance(prompts, Mapping):
-        return _session_from_plain(dict(prompts))
+        return session_from_prompts(dict(prompts))
     raise SessionError(
         "prompts must be a dict (object id -> frame -> {'points', 'labels', 'box', 'mask'}), "
         f"a Session or a session file path, got {type(prompts).__name__}"
     )
-
-
-def _frame_range(frames: FrameRange, num_frames: int) -> tuple[int, int]:
-    """``frames`` as [start, stop) within the video."""
-    if frames is None:
-        return 0, num_frames
-    if isinstance(frames, range):
-        frames = slice(frames.start, frames.stop, frames.step)
-    elif not isinstance(frames, slice):
-        try:
-            start, stop = (int(v) for v in frames)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"frames must be a range, a slice or (start, stop), got {frames!r}"
-            ) from None
-        frames = slice(start, stop)
-    start, stop, step = frames.indices(num_frames)
-    if step != 1:
-        raise ValueError(f"frames must be contiguous (step 1), got step {step}")
-    if stop <= start:
-        raise ValueError(
-            f"frames {frames.start}:{frames.stop} hold no frame of the {num_frames}-frame video"
-        )
-    return start, stop
-
-
-@dataclass(frozen=True)
-class _Pass:
-    """One call of ``propagate_in_video``: ``count + 1`` frames from ``start``."""
-
-    start: int
-    count: int  # frames after ``start`` (the engine's max_frame_num_to_track)
-    reverse: bool
-
-
-def _plan(prompted: list[int], direction: str, start: int, stop: int) -> list[_Pass]:
-    """The propagation passes covering [start, stop) from the prompted frames.
-
-    As in the official examples, "both" runs forward from the earliest prompted frame, then
-    backward from it: that frame comes twice, and the backward pass's result is the final one
-    (it differs only for objects not prompted on that frame).
-    """
-    first, last = prompted[0], prompted[-1]
-    if direction == "backward":
-        # the engine yields nothing when going backward from frame 0: go "forward" 0 frames
-        if last == 0:
-            return [_Pass(0, 0, False)]
-        return [_Pass(last, last - start, True)]
-    passes = [_Pass(first, stop - 1 - first, False)]
-    if direction == "both" and first > start:
-        passes.append(_Pass(first, first - start, True))
-    return passes
-
-
-def _propagate(
-    predictor: VideoPredictor, state: Any, passes: list[_Pass], start: int
-) -> Iterator[tuple]:
-    """``(frame_idx - start, obj_ids, masks)`` of every pass; closes ``state`` at the end."""
-    try:
-        for p in passes:
-            frames = predictor.propagate_in_video(
-                state, start_frame_idx=p.start, max_frame_num_to_track=p.count, reverse=p.reverse
-            )
-            for frame_idx, obj_ids, masks in frames:
-                yield frame_idx - start, obj_ids, masks
-    finally:
-        state.close()
-
-
-def _frame_options(session: Session, given: dict[str, Any]) -> dict[str, Any]:
-    """Frame options given by the caller, else the ones the session recorded."""
-    options = {}
-    for name, value in given.items():
-        if value is None:
-            value = session.source.get(name)
-        if value is not None:
-            options[name] = tuple(value) if name == "contrast_limits" else value
-    return options
-
-
-def _source_name(video: Any) -> str:
-    if isinstance(video, (str, os.PathLike)):
-        return str(Path(video).expanduser().resolve())
-    return f"{type(video).__module__}.{type(video).__name__} {getattr(video, 'shape', '')}"
 
 
 def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
@@ -509,10 +222,10 @@ def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
 def track(
     video: Any,
     prompts: Any,
-    model: ModelLike | None = None,
+    model: Any = None,
     *,
     checkpoint: str | os.PathLike | None = None,
-    device: str = "auto",
+    device: str | None = None,
     direction: str = "both",
     frames: FrameRange = None,
     output: Any = None,
@@ -521,6 +234,7 @@ def track(
     progress: Any = True,
     allow_download: bool = False,
     image_size: int | None = None,
+    precision: str | None = None,
     return_info: bool = False,
     axes: str | None = None,
     axis: str | None = None,
@@ -541,32 +255,36 @@ def track(
             positive), or a session file saved by the plugin, or a ``Session``.
         model: a model name, a ``Sam2Config`` or a loaded model; default: the session's model,
             else ``"sam2.1_hiera_tiny"``.
-        checkpoint, device, allow_download, image_size: see :func:`get_model`.
+        checkpoint, allow_download: see :func:`get_model`.
+        device, image_size, precision: how the model runs (see
+            ``sam2_engine.options.PredictorOptions``); default: what a session recorded, else
+            ``"auto"``, the model's own size and ``"fp32"`` (exact).
         direction: ``"both"`` (forward from the earliest prompted frame, then backward from
-            it), ``"forward"`` (from the earliest prompted frame) or ``"backward"`` (from the
-            latest prompted frame towards frame 0). Frames not reached stay 0.
+            the frame before it: every frame once), ``"forward"`` (from the earliest prompted
+            frame) or ``"backward"`` (from the latest prompted frame towards frame 0). Frames
+            not reached stay 0.
         frames: the frames to cover (a ``range``, a ``slice`` or ``(start, stop)``); every
             prompt must lie inside. Default: the whole video. ``labels[i]`` is frame
             ``start + i``.
         output: where the labels go: ``None`` (a new numpy array), an array of shape
             (frames, H, W) to fill (a napari Labels layer's data, a zarr array...), or a path
-            ending in .tif / .tiff (ImageJ hyperstack) or .zarr. A file is written as
+            ending in .tif / .tiff (ImageJ hyperstack), .zarr or .ome.zarr (an NGFF image of
+            the frames with the labels in its labels group). A file is written as
             ``<output>.partial`` and renamed when complete; if the run stops (an error, Ctrl-C)
             the finished frames stay in ``<output>.partial``.
-        overwrite: replace an existing output file (refused otherwise, before any work).
+        overwrite: replace an existing output file that napari-sam2 wrote (refused otherwise,
+            before any work; a file it did not write is never replaced).
         stream: return an iterator of ``(frame_idx, labels (H, W))`` in the order frames are
             tracked, instead of the stack (frames are also written to ``output`` if given).
-            With ``direction="both"`` the earliest prompted frame comes twice, once per pass;
-            the second is the final result.
         progress: ``True`` for a tqdm bar, ``False`` for none, or an object with
             ``update(n)`` (a tqdm bar or ``napari.utils.progress`` of your own; a ``total``
             of None is set to the number of frames to track).
         return_info: also return a dict recording the model, checkpoint SHA-256, software
-            version, direction, frames and objects (what a written file records as well).
+            version, direction, frames, objects and options (what a written file records).
         axes, axis, index, channel, contrast_limits: how to read the frames, as in
             ``open_frames`` (e.g. ``axis="Z"`` tracks through a 3-D stack); default: what a
             session recorded, else the file's own metadata.
-        **predictor_options: ``VideoPredictor`` settings (``fill_hole_area``,
+        **predictor_options: more ``PredictorOptions`` (``fill_hole_area``,
             ``non_overlap_masks``, ``max_frames_in_memory``, ...).
 
     Returns:
@@ -578,99 +296,75 @@ def track(
     Raises:
         SessionError (a ValueError): malformed prompts or session file, a prompt on a frame
             that does not exist or outside ``frames``, coordinates outside the image.
+        OptionsError (a ValueError): an unknown or bad option.
         FileExistsError etc.: see :func:`check_output`.
         ValueError, ModelNotFoundError, ...: see :func:`get_model`; unreadable video
             (``FrameSourceError``).
     """
     session = _as_session(prompts)
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    if isinstance(output, (str, os.PathLike)):
-        check_output(output, overwrite)
-    given = {"axes": axes, "axis": axis, "index": index, "channel": channel}
-    source = open_frames(
-        video, **_frame_options(session, {**given, "contrast_limits": contrast_limits})
+    options = session_options(
+        session, device=device, image_size=image_size, precision=precision, **predictor_options
     )
-    try:  # everything that can be checked without the model comes first
-        start, stop = _frame_range(frames, len(source))
-        passes = _check_prompts(session, source, direction, start, stop)
-        loaded = _load(
-            model or session.model.get("name") or DEFAULT_MODEL,
-            checkpoint,
-            device,
-            image_size,
-            allow_download,
-            progress=progress is not False,
+    if isinstance(output, (str, os.PathLike)):
+        check_output(output, overwrite, inputs=[video])
+    job = TrackingJob(
+        video,
+        session,
+        model=model,
+        checkpoint=checkpoint,
+        allow_download=allow_download,
+        options=options,
+        frame_options=FrameOptions(axes, axis, index, channel, contrast_limits),
+        direction=direction,
+        frames=frames,
+        show_download=progress is not False,
+    )
+    run = Tracking(job)
+    try:
+        sink = open_sink(
+            output,
+            run.shape,
+            run.label_dtype,
+            overwrite=overwrite,
+            inputs=[video],
+            info=run.info,
+            source=run.read_frame,
         )
-        options = {**_session_predictor_options(session), **predictor_options}
-        try:
-            predictor = VideoPredictor(loaded.model, **options)
-        except TypeError as err:
-            raise TypeError(f"unknown track() option: {err}") from None
-        state = predictor.init_state(source)
     except BaseException:
-        source.close()
+        run.close()
         raise
-    try:
-        apply_prompts(session, predictor, state)
-        shape = (stop - start, state.video_height, state.video_width)
-        sink = _open_sink(output, shape, _label_dtype(session.object_ids), overwrite)
-    except BaseException:
-        state.close()
-        raise
-    info = {
-        **loaded.info,
-        "direction": direction,
-        "frames": [start, stop],
-        "objects": session.object_ids,
-        "source": _source_name(video),
-    }
-    bar, own_bar = _progress_bar(progress, sum(p.count + 1 for p in passes))
-    frames_iter = _propagate(predictor, state, passes, start)
+    bar, own_bar = _progress_bar(progress, run.frame_count)
     if stream:
-        labels_iter = _stream(frames_iter, start, sink, info, bar, own_bar)
-        return (labels_iter, info) if return_info else labels_iter
+        labels_iter = _stream(run, sink, bar, own_bar)
+        return (labels_iter, run.info) if return_info else labels_iter
     try:
-        write_propagation(frames_iter, sink, progress=bar, close=False)
-        result = _finish(sink, info)
+        with run:
+            run.write(sink, progress=bar)
+        result = _finish(sink)
     finally:
         if own_bar:
             bar.close()
-    return (result, info) if return_info else result
+    return (result, run.info) if return_info else result
 
 
-def _check_prompts(
-    session: Session, source: Any, direction: str, start: int, stop: int
-) -> list[_Pass]:
-    """Check the prompts against the frames (before any model work); plan the passes."""
-    session.check_source(len(source), (source.height, source.width))
-    prompted = sorted({p.frame for p in session.prompts})
-    outside = [t for t in prompted if not start <= t < stop]
-    if outside:
-        raise SessionError(
-            f"prompts on frame(s) {outside} lie outside the frames to track ({start}..{stop - 1})"
-        )
-    return _plan(prompted, direction, start, stop)
+def _finish(sink: Any) -> Any:
+    """Publish a file sink and open its result read-only; an array sink's array."""
+    sink.close()
+    path = getattr(sink, "path", None)
+    return sink.array if path is None else open_labels(path)
 
 
-def _session_predictor_options(session: Session) -> dict[str, Any]:
-    """The session's recorded settings that are ``VideoPredictor`` options."""
-    names = set(inspect.signature(VideoPredictor).parameters) - {"model"}
-    return {k: v for k, v in session.settings.items() if k in names}
-
-
-def _stream(
-    frames_iter: Iterator[tuple], start: int, sink: LabelSink, info: dict, bar: Any, own_bar: bool
-) -> Iterator[tuple[int, np.ndarray]]:
+def _stream(run: Tracking, sink: Any, bar: Any, own_bar: bool) -> Iterator[tuple[int, Any]]:
     """Yield ``(frame_idx, labels)`` as frames are tracked, writing each to ``sink`` too."""
     try:
-        for rel_idx, obj_ids, masks in frames_iter:
-            labels = merge_to_labels(obj_ids, masks, dtype=sink.dtype)
-            sink.write_labels(rel_idx, labels)
-            if bar is not None:
-                bar.update(1)
-            yield rel_idx + start, labels
-        _finish(sink, info)
+        with run:
+            for index, obj_ids, masks in run.frames():
+                labels = merge_to_labels(obj_ids, masks, dtype=sink.dtype)
+                sink.write_labels(index, labels)
+                if bar is not None:
+                    bar.update(1)
+                yield index + run.first, labels
+        _finish(sink)
     except BaseException:
         sink.abort()
         raise

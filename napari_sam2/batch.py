@@ -2,8 +2,9 @@
 
 A job is an input (anything ``open_frames`` reads, usually a path), its prompts (a session
 file saved by the plugin, or the plain prompt structure of ``session_from_prompts``) and an
-output label file (.tif, .tiff or .zarr). :func:`run` sends one task per job to a cluster: a
-new ``LocalCluster`` by default, or any running scheduler by address (GPU workers elsewhere)::
+output label file (.tif, .tiff, .zarr or .ome.zarr). :func:`run` sends one task per job to a
+cluster: a new ``LocalCluster`` by default, or any running scheduler by address (GPU workers
+elsewhere)::
 
     from napari_sam2 import batch
 
@@ -11,43 +12,41 @@ new ``LocalCluster`` by default, or any running scheduler by address (GPU worker
     results = batch.run(jobs, scheduler="tcp://10.0.0.5:8786", device="cuda")
     print(batch.format_summary(results))
 
-On each worker the model is loaded once, for its first job, and reused by the following jobs
-(a cache per worker, keyed by model, checkpoint and device). A job replays its prompts,
-propagates forward from the first prompted frame and backward from it, and writes the labels
-frame by frame to ``<output>.partial``, renamed to ``<output>`` when complete. A job that fails
-(unreadable input, bad session, ...) is reported with its error and does not stop the others;
-its partial output is removed. A rerun skips the jobs whose output exists, unless
-``overwrite``. Workers of a remote cluster need napari-sam2 installed and must see the paths.
+Each job runs the tracking pipeline (:mod:`napari_sam2.tracking`) as ``track()`` does:
+it replays the prompts, propagates forward from the first prompted frame and backward from the
+frame before it, and writes the labels frame by frame to ``<output>.partial``, renamed to
+``<output>`` when complete. On each worker the model is loaded once, for its first job, and
+reused by the following jobs (the pipeline's model cache). A job that fails (unreadable input,
+bad session, ...) is reported with its error and does not stop the others; frames it finished
+stay in its ``<output>.partial``. A rerun skips the jobs whose output exists, unless
+``overwrite`` (which replaces only outputs napari-sam2 wrote). Workers of a remote cluster need
+napari-sam2 installed and must see the paths.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import json
 import os
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_sam2.session import Session, load_session, session_from_prompts
+from napari_sam2.tracking.frame_options import FRAME_OPTION_NAMES, FrameOptions
+from sam2_engine.constants import DEFAULT_MODEL
+from sam2_engine.options import OptionsError, PredictorOptions, option_names
+from sam2_engine.sinks import format_for
 
 if TYPE_CHECKING:
     from sam2_engine import Sam2Config
 
 __all__ = ["BatchError", "Job", "JobResult", "format_summary", "load_jobs", "run"]
 
-DEFAULT_MODEL = "sam2.1_hiera_tiny"
-OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr")
-PARTIAL_SUFFIX = ".partial"
-#: Frame options a session records and a job may set (see ``open_frames``).
-FRAME_OPTIONS = ("axes", "axis", "index", "channel", "contrast_limits")
-_JOB_KEYS = {"name", "input", "output", "session", "prompts", "frame_options"}
+_JOB_KEYS = {"name", "input", "output", "session", "prompts", "frame_options", "options"}
 
 
 class BatchError(ValueError):
@@ -60,14 +59,18 @@ class Job:
 
     Attributes:
         input: a path (TIFF, zarr, image folder, video file) or an array, read lazily.
-        output: the label file to write: ``.tif`` / ``.tiff`` (ImageJ) or ``.zarr``.
+        output: the label file to write: ``.tif`` / ``.tiff`` (ImageJ), ``.zarr`` or
+            ``.ome.zarr``.
         session: a session file (or ``Session``) whose prompts are replayed. Its recorded frame
-            options (axes, axis, index, channel, contrast limits) apply unless
-            ``frame_options`` gives them; its recorded image size is not enforced (a session
-            serves as a template for many inputs), but every prompt must fit each input.
+            options (axes, axis, index, channel, contrast limits) and predictor options
+            (precision...) apply unless the job gives them; its recorded image size is not
+            enforced (a session serves as a template for many inputs), but every prompt must
+            fit each input.
         prompts: instead of a session: object id -> frame -> ``{"points", "labels", "box"}``.
         frame_options: ``open_frames`` options for this input (``axes``, ``axis``, ``index``,
             ``channel``, ``contrast_limits``).
+        options: predictor options for this job (``{"precision": "bf16"}``...; see
+            ``sam2_engine.options.PredictorOptions``).
         name: shown in the summary; default the input's file name.
     """
 
@@ -76,23 +79,33 @@ class Job:
     session: str | os.PathLike | Session | None = None
     prompts: Mapping | None = None
     frame_options: Mapping[str, Any] | None = None
+    options: Mapping[str, Any] | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
         if (self.session is None) == (self.prompts is None):
             raise BatchError(f"job {self.label}: give either a session or prompts (one of them)")
-        if self.output.suffix.lower() not in OUTPUT_SUFFIXES:
-            raise BatchError(
-                f"job {self.label}: cannot write labels to {self.output.name}; the output must "
-                f"end in {', '.join(OUTPUT_SUFFIXES)}"
-            )
-        unknown = set(self.frame_options or {}) - set(FRAME_OPTIONS)
+        try:
+            format_for(self.output)
+        except ValueError as err:
+            raise BatchError(f"job {self.label}: {err}") from None
+        unknown = set(self.frame_options or {}) - set(FRAME_OPTION_NAMES)
         if unknown:
             raise BatchError(
                 f"job {self.label}: unknown frame options {sorted(unknown)} "
-                f"(use {', '.join(FRAME_OPTIONS)})"
+                f"(use {', '.join(FRAME_OPTION_NAMES)})"
             )
+        unknown = set(self.options or {}) - set(option_names())
+        if unknown:
+            raise BatchError(
+                f"job {self.label}: unknown options {sorted(unknown)} "
+                f"(use {', '.join(option_names())})"
+            )
+        try:
+            PredictorOptions.from_json(dict(self.options or {}))
+        except OptionsError as err:
+            raise BatchError(f"job {self.label}: {err}") from None
 
     @property
     def label(self) -> str:
@@ -104,7 +117,8 @@ class Job:
         return Path(self.output).name
 
     def load_session(self) -> Session:
-        """The job's prompts as a session, with the recorded image size dropped."""
+        """The job's prompts as a session, with the recorded image size dropped and the job's
+        frame options first."""
         if isinstance(self.session, Session):
             session = self.session
         elif self.session is not None:
@@ -114,15 +128,11 @@ class Job:
         source = {k: v for k, v in session.source.items() if k != "shape"}
         return dataclasses.replace(session, source=source)
 
-    def open_options(self, session: Session) -> dict[str, Any]:
-        """``open_frames`` options: the job's own, else those the session recorded."""
-        given = dict(self.frame_options or {})
-        options = {}
-        for name in FRAME_OPTIONS:
-            value = given.get(name, session.source.get(name))
-            if value is not None:
-                options[name] = tuple(value) if name == "contrast_limits" else value
-        return options
+    def reading(self, session: Session) -> FrameOptions:
+        """How this job's input is read: its own frame options, else the session's."""
+        return FrameOptions.from_mapping(self.frame_options).or_else(
+            FrameOptions.from_mapping(session.source)
+        )
 
 
 @dataclass
@@ -156,8 +166,8 @@ class JobResult:
 
 def load_jobs(path: str | os.PathLike) -> list[Job]:
     """Read a JSON job list: a list of objects with ``input``, ``output`` and ``session`` or
-    ``prompts`` (and optionally ``name`` and ``frame_options``). Relative paths are taken from
-    the JSON file's folder::
+    ``prompts`` (and optionally ``name``, ``frame_options`` and ``options``). Relative paths
+    are taken from the JSON file's folder::
 
         [{"input": "movies/a.tif", "session": "a.session.json", "output": "out/a.tif"},
          {"input": "movies/b.tif", "prompts": {"1": {"0": {"points": [[40, 30]]}}},
@@ -195,6 +205,7 @@ def load_jobs(path: str | os.PathLike) -> list[Job]:
                     session=None if session is None else _resolve(base, session),
                     prompts=entry.get("prompts"),
                     frame_options=entry.get("frame_options"),
+                    options=entry.get("options"),
                     name=entry.get("name"),
                 )
             )
@@ -217,11 +228,11 @@ def _resolve(base: Path, value: Any) -> Path:
 
 @dataclass(frozen=True)
 class _ModelSpec:
-    """What a worker loads: hashable, so it keys the worker's cache."""
+    """What every worker loads and how it tracks: hashable, checked before a cluster starts."""
 
-    config: Sam2Config
+    model: str | Sam2Config
     checkpoint: str | None
-    device: str
+    options: PredictorOptions
 
 
 def run(
@@ -234,7 +245,7 @@ def run(
     n_workers: int = 2,
     threads_per_worker: int = 1,
     overwrite: bool = False,
-    model_options: Mapping[str, Any] | None = None,
+    options: PredictorOptions | Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> list[JobResult]:
     """Run every job on a dask.distributed cluster, one task per job; returns their results in
@@ -248,13 +259,15 @@ def run(
         model: a model name (``sam2_engine.MODEL_NAMES``) or a ``Sam2Config``.
         checkpoint: the weights file, as the workers see it; None: each worker's model cache.
         device: where the workers run the model (``"cpu"``, ``"cuda"``, ``"auto"``...).
-        overwrite: redo jobs whose output exists (otherwise they are skipped).
-        model_options: ``Sam2Config`` fields to change, e.g. ``{"image_size": 512}``: a
-            smaller input is much faster and less accurate (the weights were trained at 1024).
+        overwrite: redo jobs whose output exists (otherwise they are skipped); only outputs
+            napari-sam2 wrote are ever replaced.
+        options: predictor options for every job (``PredictorOptions`` or its JSON form, e.g.
+            ``{"image_size": 512, "precision": "bf16"}``); a job's own ``options`` and its
+            session's recorded ones come first.
         progress: a tqdm bar over the jobs.
 
     Raises:
-        ValueError: unknown model name or model option (before anything starts).
+        ValueError: unknown model name or bad option (before anything starts).
         BatchError: ``jobs`` holds something that is not a :class:`Job`.
     """
     from tqdm.auto import tqdm
@@ -263,7 +276,7 @@ def run(
     for job in jobs:
         if not isinstance(job, Job):
             raise BatchError(f"jobs must be batch.Job objects, got {type(job).__name__}")
-    spec = _model_spec(model, checkpoint, device, model_options)
+    spec = _model_spec(model, checkpoint, device, options)
     if not jobs:
         return []
     with _connect(scheduler, n_workers, threads_per_worker) as client:
@@ -284,32 +297,27 @@ def run(
     return results  # type: ignore[return-value] - every slot is filled by now
 
 
-def _model_spec(
-    model: str | Sam2Config, checkpoint: Any, device: str, options: Mapping[str, Any] | None
-) -> _ModelSpec:
-    """The model to load, checked here (before a cluster starts)."""
-    from sam2_engine import Sam2Config, get_config
+def _model_spec(model: str | Sam2Config, checkpoint: Any, device: str, options: Any) -> _ModelSpec:
+    """The model to load and the options, checked here (before a cluster starts)."""
+    from napari_sam2.tracking.models import model_config
 
-    options = dict(options or {})
-    if isinstance(model, str):
-        model = get_config(model)  # ValueError listing the names for an unknown one
-    elif not isinstance(model, Sam2Config):
-        raise TypeError(f"model must be a model name or a Sam2Config, got {type(model).__name__}")
-    size = options.get("image_size", model.image_size)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 64 or size % 32:
-        raise ValueError(f"image_size must be a multiple of 32, at least 64; got {size!r}")
-    try:
-        config = dataclasses.replace(model, **options)
-    except TypeError as err:
-        raise ValueError(f"unknown model option: {err}") from None
+    if not isinstance(options, PredictorOptions):
+        options = PredictorOptions.from_json(dict(options or {}))
+    options = options.updated(device=device)
+    model_config(model, options.image_size)  # an unknown name fails now, listing the names
     path = None if checkpoint is None else str(Path(checkpoint).expanduser().absolute())
-    return _ModelSpec(config, path, str(device))
+    return _ModelSpec(model, path, options)
 
 
 @contextlib.contextmanager
 def _connect(scheduler: Any, n_workers: int, threads_per_worker: int) -> Iterator[Any]:
     """A client: of a new local cluster, of ``scheduler``, or ``scheduler`` itself."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ModuleNotFoundError:
+        raise BatchError(
+            'batch runs need dask.distributed: pip install "napari-sam2[batch]"'
+        ) from None
 
     if isinstance(scheduler, Client):
         yield scheduler
@@ -339,40 +347,22 @@ def _collect(future: Any, job: Job) -> JobResult:
 
 
 def _message(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    notes = "".join(f" ({note})" for note in getattr(error, "__notes__", ()))
+    return f"{type(error).__name__}: {error}{notes}"
 
 
 # --------------------------------------------------------------------------------------------
 # On the workers
 # --------------------------------------------------------------------------------------------
 
-#: worker -> (spec, model): the one model each worker keeps.
-_MODELS: weakref.WeakKeyDictionary[Any, tuple[_ModelSpec, Any]] = weakref.WeakKeyDictionary()
-_MODELS_LOCK = threading.Lock()
-
-
-def _model(spec: _ModelSpec, worker: Any) -> tuple[Any, dict[str, Any], bool]:
-    """The worker's model for ``spec``, what outputs record about it (model, checkpoint
-    SHA-256), and whether it was loaded just now."""
-    from napari_sam2.api import model_info
-    from sam2_engine import load_model
-    from sam2_engine.weights import ensure_checkpoint, file_sha256
-
-    with _MODELS_LOCK:  # held while loading: a worker's other threads wait, then reuse it
-        cached = _MODELS.get(worker)
-        if cached is not None and cached[0] == spec:
-            return cached[1], cached[2], False
-        _MODELS.pop(worker, None)  # free the old model before loading another
-        path = Path(spec.checkpoint or ensure_checkpoint(spec.config.name, allow_download=False))
-        model = load_model(spec.config, checkpoint=path, device=spec.device)
-        info = model_info(spec.config, path, file_sha256(path))
-        _MODELS[worker] = (spec, model, info)
-        return model, info, True
-
 
 def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
-    """One job, on a worker; never raises for a job's own failure."""
+    """One job, on a worker; never raises for a job's own failure. The worker process keeps
+    the model in the pipeline's cache for its next jobs."""
     from distributed import get_worker
+
+    from napari_sam2.tracking import Tracking, TrackingJob, session_options
+    from sam2_engine.sinks import open_sink
 
     start = time.perf_counter()
     worker = get_worker()
@@ -386,72 +376,37 @@ def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
 
     if output.exists() and not overwrite:
         return result("skipped")
-    partial = output.with_name(output.name + PARTIAL_SUFFIX)
     loaded = False
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        _remove(partial)  # left by an interrupted run
         session = job.load_session()
-        from sam2_engine.frames import open_frames
-
-        with open_frames(job.input, **job.open_options(session)) as frames:
-            model, info, loaded = _model(spec, worker)
-            info = {**info, "source": str(job.input)}
-            count = _track(model, info, frames, session, output, overwrite)
+        given = {**spec.options.to_json(), **dict(job.options or {})}
+        tracking = TrackingJob(
+            job.input,
+            session,
+            model=spec.model,
+            checkpoint=spec.checkpoint,
+            options=session_options(session, **given),
+            frame_options=job.reading(session),
+            direction="both",
+            show_download=False,
+        )
+        with Tracking(tracking) as run:
+            loaded = run.loaded_model_now
+            sink = open_sink(
+                output,
+                run.shape,
+                run.label_dtype,
+                overwrite=overwrite,
+                inputs=[job.input],
+                info=run.info,
+                source=run.read_frame,
+            )
+            with sink:
+                run.write(sink)
     except Exception as error:
-        _remove(partial)
         return result("failed", error=_message(error), loaded_model=loaded)
-    return result("done", frames=count, loaded_model=loaded)
-
-
-def _track(
-    model: Any, info: dict, frames: Any, session: Session, output: Path, overwrite: bool
-) -> int:
-    """Replay the prompts, propagate forward then backward from the first prompted frame, and
-    write the labels to ``output`` with ``info`` in its metadata; returns the number of
-    frames."""
-    import numpy as np
-
-    from napari_sam2.api import stamp_info
-    from napari_sam2.session import apply_prompts
-    from sam2_engine import VideoPredictor
-    from sam2_engine.sinks import TiffSink, ZarrSink, write_propagation
-
-    predictor = VideoPredictor(model, **_predictor_options(session))
-    state = predictor.init_state(frames)
-    try:
-        apply_prompts(session, predictor, state)
-        shape = (state.num_frames, state.video_height, state.video_width)
-        dtype = np.uint16 if max(session.object_ids) <= np.iinfo(np.uint16).max else np.uint32
-        if output.suffix.lower() == ".zarr":
-            sink = ZarrSink(output, shape, dtype=dtype, overwrite=overwrite)
-        else:
-            sink = TiffSink(output, shape, dtype, overwrite=overwrite)
-        write_propagation(predictor.propagate_in_video(state), sink, close=False)
-        write_propagation(predictor.propagate_in_video(state, reverse=True), sink, close=False)
-        record = {"direction": "both", "frames": [0, shape[0]], "objects": session.object_ids}
-        stamp_info(sink, {**info, **record})
-        sink.close()
-    finally:
-        state.close()  # prefetch thread, spilled outputs, open files: a worker runs many jobs
-    return shape[0]
-
-
-def _predictor_options(session: Session) -> dict[str, Any]:
-    """The session's recorded settings that are ``VideoPredictor`` options."""
-    from sam2_engine import VideoPredictor
-
-    names = set(inspect.signature(VideoPredictor).parameters) - {"model"}
-    return {k: v for k, v in session.settings.items() if k in names}
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    return result("done", frames=run.shape[0], loaded_model=loaded)
 
 
 # --------------------------------------------------------------------------------------------

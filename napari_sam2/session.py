@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sam2_engine.constants import DEFAULT_MODEL
 
 FORMAT_NAME = "napari-sam2-session"
 FORMAT_VERSION = 1
@@ -112,7 +113,7 @@ class Session:
     """A tracking session; see the module docstring for the file format."""
 
     source: dict[str, Any] = field(default_factory=dict)
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "sam2.1_hiera_tiny"})
+    model: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_MODEL})
     settings: dict[str, Any] = field(default_factory=dict)
     objects: list[SessionObject] = field(default_factory=list)
     prompts: list[FramePrompt] = field(default_factory=list)
@@ -157,7 +158,7 @@ class Session:
             raise SessionError(f"malformed session: {err!r}") from None
         session = cls(
             source=dict(data.get("source") or {}),
-            model=dict(data.get("model") or {"name": "sam2.1_hiera_tiny"}),
+            model=dict(data.get("model") or {"name": DEFAULT_MODEL}),
             settings=dict(data.get("settings") or {}),
             objects=objects,
             prompts=prompts,
@@ -233,20 +234,23 @@ def _check_prompt_inside(p: FramePrompt, frame_shape, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- files
-def save_session(session: Session, path: str | os.PathLike) -> Path:
-    """Write a session as JSON, atomically (a temporary file renamed into place)."""
+def save_session(session: Session, path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Write a session as JSON, atomically; an existing file is replaced only if it is a
+    napari-sam2 session (or another output napari-sam2 wrote), never any other file."""
+    from sam2_engine.publish import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(session.to_json(), indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return write_atomic(path, text, overwrite=overwrite, recognise=_is_session_file)
+
+
+def _is_session_file(path: Path) -> bool:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
 
 
 def load_session(path: str | os.PathLike) -> Session:
@@ -265,7 +269,7 @@ def load_session(path: str | os.PathLike) -> Session:
 
 
 # ---------------------------------------------------------------------- plain prompts
-def session_from_prompts(prompts: dict, model: str = "sam2.1_hiera_tiny") -> Session:
+def session_from_prompts(prompts: dict, model: str = DEFAULT_MODEL) -> Session:
     """Build a session from the plain structure scripts use.
 
     ``prompts`` maps object id -> frame -> prompt, where a prompt is a dict with any of

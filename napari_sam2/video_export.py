@@ -27,7 +27,10 @@ bits (ProRes: 10, FFV1 and PNG: 16). H.264 frames of odd width or height are wri
 decoder to read back (FFmpeg's native ``vp9`` decoder drops it).
 
 Files are written to ``<output>.partial`` and renamed to ``<output>`` when complete; on an error
-the partial output is removed, so a file under the final name is always complete.
+the partial output is removed, so a file under the final name is always complete. Existing
+outputs follow the project's rules (:mod:`sam2_engine.publish`): replaced only with
+``overwrite`` and only if napari-sam2 wrote them; a PNG folder keeps a manifest of its images,
+and replacing it removes only those; an output that is an input (or holds one) is refused.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2._video_io import (
+    FOLDER,
     FRAME_FORMAT,
     KINDS,
     LAYOUT,
@@ -52,10 +56,8 @@ from napari_sam2._video_io import (
     decode_frames,
     open_writer,
     output_suffix,
-    prepare_output,
-    publish,
-    remove,
 )
+from sam2_engine.publish import Publication
 
 __all__ = [
     "KINDS",
@@ -241,7 +243,8 @@ def export_video(
         fps: frame rate; default the source's (a video's container rate), else 10.
         codec: an encoder for the container (see :func:`available_codecs`); default the
             first available.
-        overwrite: replace an existing ``output``; otherwise it is refused.
+        overwrite: replace an existing ``output`` that napari-sam2 wrote (a folder of PNG
+            images: only the images it wrote there); anything else is never replaced.
         progress: show a tqdm progress bar.
         first_frame: the video frame of ``labels[0]`` when the labels cover only frames
             ``first_frame .. first_frame + T - 1`` (e.g. ``track(..., frames=...)``); the
@@ -254,7 +257,9 @@ def export_video(
         ExportError (a ``ValueError``): unknown kind, container or codec, a codec this
             installation lacks (the message lists what is available), bad options, or labels
             that do not match the video.
-        FileExistsError: ``output`` exists and ``overwrite`` is False.
+        FileExistsError: ``output`` exists and ``overwrite`` is False, or napari-sam2 did not
+            write it.
+        ValueError: ``output`` is the input video or labels, or lies inside or around them.
     """
     from tqdm.auto import tqdm
 
@@ -264,14 +269,16 @@ def export_video(
     suffix = output_suffix(output, kind)
     spec = choose_codec(kind, suffix, codec)
     _check_options(kind, background, feather, dilate)
-    if output.exists() and not overwrite:
-        raise FileExistsError(
-            f"{output} already exists; choose another name or allow overwriting it "
-            "(overwrite=True, --overwrite on the command line)"
-        )
-    source = open_frames(video)
-    label_source = None
+    publication = Publication(
+        output,
+        overwrite=overwrite,
+        inputs=[video, labels],
+        folder=suffix == FOLDER,
+        what=f"export-video --kind {kind}",
+    )
+    source = label_source = None
     try:
+        source = open_frames(video)
         label_source = _open_labels(labels, source, first_frame)
         offset = first_frame or 0
         rate = _frame_rate(source, fps)
@@ -282,8 +289,7 @@ def export_video(
             and source.metadata.get("intensity") != "uint8"
         )
         make_frame = _frame_maker(kind, objects, dilate, feather, background, source.shape, deep)
-        partial = prepare_output(output)
-        writer = open_writer(partial, suffix, spec, layout, deep, source.shape, rate)
+        writer = open_writer(publication.partial, suffix, spec, layout, deep, source.shape, rate)
         try:
             with tqdm(
                 total=len(label_source),
@@ -299,10 +305,10 @@ def export_video(
             writer.close()
         except BaseException:
             writer.abort()
-            remove(partial)
             raise
-        publish(partial, output)
+        output = publication.commit()
     finally:
+        publication.abandon()  # a no-op once published: else the partial goes, the lock too
         for opened, given in ((source, video), (label_source, labels)):
             if opened is not None and opened is not given:  # not the caller's own source
                 opened.close()

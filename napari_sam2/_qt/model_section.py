@@ -1,5 +1,5 @@
 """Model section: the eight presets (with whether each is on disk) or a local checkpoint file,
-the device, and whether downloads are allowed.
+the device, the precision, and whether downloads are allowed.
 
 The list of models and devices comes from the engine, which imports torch: it is filled by a
 background worker when the dock opens, so opening the dock never waits for torch.
@@ -25,20 +25,26 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_sam2._engine_link import DEFAULT_MODEL, ModelChoice, engine_info
+from napari_sam2._engine_link import engine_info
+from napari_sam2.tracking.models import ModelChoice
+from sam2_engine.constants import DEFAULT_MODEL
+from sam2_engine.options import PRECISIONS, PredictorOptions
 
 LOCAL_FILE = "local file..."
 
 
 class ModelSection(QGroupBox):
-    """Shows and edits a :class:`~napari_sam2._engine_link.ModelChoice`.
+    """Shows and edits a :class:`~napari_sam2.tracking.models.ModelChoice` and the options
+    saying where and how it runs (device, precision).
 
     Signals:
-        choice_changed(ModelChoice): the user picked another model, file or device.
+        choice_changed(ModelChoice): the user picked another model or file.
+        options_changed(dict): the user picked another device or precision.
         load_requested(): the Load button.
     """
 
     choice_changed = Signal(object)
+    options_changed = Signal(dict)
     load_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -50,6 +56,13 @@ class ModelSection(QGroupBox):
         self.file_label.setWordWrap(True)
         self.device_box = QComboBox()
         self.device_box.addItem("auto", "auto")
+        self.precision_box = QComboBox()
+        for name in PRECISIONS:
+            self.precision_box.addItem(name, name)
+        self.precision_box.setToolTip(
+            "fp32: exact. bf16: faster on GPUs and on CPUs with AVX512-bf16, masks move "
+            "slightly. fp16: GPUs only."
+        )
         self.download_check = QCheckBox("allow download")
         self.download_check.setToolTip("Fetch missing weights from Meta's servers when loading")
         self.load_button = QPushButton("Load")
@@ -66,12 +79,14 @@ class ModelSection(QGroupBox):
         form.addRow("model", self.model_box)
         form.addRow("", self.file_label)
         form.addRow("device", self.device_box)
+        form.addRow("precision", self.precision_box)
         form.addRow("", row)
         form.addRow("", self.status_label)
         self.file_label.hide()
 
         self.model_box.activated.connect(self._on_model)
-        self.device_box.activated.connect(self._emit_choice)
+        self.device_box.activated.connect(self._emit_options)
+        self.precision_box.activated.connect(self._emit_options)
         self.download_check.toggled.connect(self._emit_choice)
         self.load_button.clicked.connect(self.load_requested.emit)
         self._info_worker = create_worker(engine_info, _ignore_errors=True)
@@ -86,9 +101,22 @@ class ModelSection(QGroupBox):
         return ModelChoice(
             name=self.model_box.currentData() or DEFAULT_MODEL,
             checkpoint=self._checkpoint,
-            device=self.device_box.currentData() or "auto",
             allow_download=self.download_check.isChecked(),
         )
+
+    def options(self) -> dict[str, str]:
+        """The device and precision shown."""
+        return {
+            "device": self.device_box.currentData() or "auto",
+            "precision": self.precision_box.currentData() or "fp32",
+        }
+
+    def show_options(self, options: PredictorOptions) -> None:
+        """Show options set elsewhere (a loaded session, an injected model's device)."""
+        if self.device_box.findData(options.device) < 0:
+            self.device_box.addItem(options.device, options.device)
+        self.device_box.setCurrentIndex(self.device_box.findData(options.device))
+        self.precision_box.setCurrentIndex(max(self.precision_box.findData(options.precision), 0))
 
     def show_choice(self, choice: ModelChoice) -> None:
         """Show a choice made elsewhere (an injected model, a loaded session)."""
@@ -150,3 +178,6 @@ class ModelSection(QGroupBox):
 
     def _emit_choice(self) -> None:
         self.choice_changed.emit(self.choice())
+
+    def _emit_options(self) -> None:
+        self.options_changed.emit(self.options())

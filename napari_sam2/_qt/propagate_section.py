@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._qt.lifetime import connect_while_alive
-from napari_sam2._records import DIRECTIONS
+from sam2_engine.constants import DIRECTIONS
 
 
 class PropagateSection(QGroupBox):

@@ -18,7 +18,6 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from napari_sam2._controller import controller_for
-from napari_sam2._engine_link import ModelChoice
 from napari_sam2._image_spec import ImageSpecError
 from napari_sam2._layers import TrackingLayers, same_layer
 from napari_sam2._qt.confidence_section import ConfidenceSection
@@ -35,6 +34,7 @@ from napari_sam2._qt.session_section import SessionSection
 from napari_sam2._records import PluginInputError
 from napari_sam2._workers import Job, runner_for
 from napari_sam2.session import Session, SessionError, load_session, save_session
+from napari_sam2.tracking.models import ModelChoice
 
 if TYPE_CHECKING:
     import napari
@@ -77,6 +77,7 @@ class TrackingWidget(QWidget):
         self._add_callbacks()
         if self.controller.model.injected:
             self.model_section.show_choice(self.controller.model)
+        self.model_section.show_options(self.controller.options)
         self._on_image_choice()
 
     def _lay_out(self) -> None:
@@ -111,6 +112,7 @@ class TrackingWidget(QWidget):
         ctrl = self.controller
         self.image_section.changed.connect(self._on_image_choice)
         self.model_section.choice_changed.connect(self._on_model_choice)
+        self.model_section.options_changed.connect(self._on_options)
         self.model_section.load_requested.connect(self.load_model)
         self.propagate_section.propagate_requested.connect(self.propagate)
         self.propagate_section.cancel_requested.connect(self.runner.cancel)
@@ -214,8 +216,15 @@ class TrackingWidget(QWidget):
     def _on_model_choice(self, choice: ModelChoice) -> None:
         self.controller.set_model(choice)
 
+    def _on_options(self, changes: dict[str, Any]) -> None:
+        try:
+            self.controller.update_options(**changes)
+        except PluginInputError as exc:
+            show_warning(f"SAM 2: {exc}")
+
     def _on_model_changed(self) -> None:
         self.model_section.show_choice(self.controller.model)
+        self.model_section.show_options(self.controller.options)
         if self.runner.busy:
             show_info(
                 "SAM 2: a job is running with the current model; the new model is used from "
@@ -266,10 +275,9 @@ class TrackingWidget(QWidget):
         """Report the event-loop delay measured during the job; show the loaded model."""
         report = self.probe.stop() if self.probe.running else None
         self.last_delay = report or self.last_delay
-        model = self.controller.engine.model
-        if model is not None:
-            name = self.controller.model.name
-            self.model_section.show_loaded(f"loaded: {name} on {model.device}")
+        loaded = self.controller.loaded_model()
+        if loaded is not None:
+            self.model_section.show_loaded(f"loaded: {loaded}")
         if kind == "propagate":
             verb = "done" if completed else "stopped"
             self.propagate_section.show_status(f"propagation {verb}; {report or ''}")
@@ -332,7 +340,7 @@ class TrackingWidget(QWidget):
         """Stop jobs and let go of the layers; objects and prompts stay with the viewer."""
         self.runner.cancel()
         if not self.runner.busy:
-            self.controller.engine.close_state()
+            self.controller.release_video()
         self.layers.close()
         self.viewer.dims.events.point.disconnect(self._on_dims)
         super().closeEvent(event)

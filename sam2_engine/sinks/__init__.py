@@ -7,13 +7,16 @@ memory does not grow with the number of frames. Sinks:
 
 - :class:`ArraySink`: into a ``(T, H, W)`` array the caller owns (numpy, ``np.memmap``, a napari
   Labels layer's data, a zarr array, anything with ``.shape`` and ``__setitem__``).
-- :class:`ZarrSink`: a new zarr array on disk (format 3 by default), one chunk per frame.
-- :class:`TiffSink`: a new uncompressed multi-page TIFF (BigTIFF when needed), ImageJ hyperstack
-  axes ``TYX`` where the dtype allows it, each frame written in place at its page, in any order.
+- file formats, chosen by the output's suffix (:mod:`~sam2_engine.sinks.registry`):
+  :class:`TiffSink` (``.tif``, ``.tiff``: one uncompressed multi-page TIFF, ImageJ hyperstack
+  ``TYX`` where the dtype allows it), :class:`ZarrSink` (``.zarr``: one chunk per frame) and
+  :class:`OmeZarrSink` (``.ome.zarr``: an NGFF image of the frames with the labels in its
+  ``labels`` group). :func:`open_sink` picks one; :func:`read_info` reads back the provenance
+  a file records; :func:`open_labels` opens a written file read-only.
 
 :func:`write_propagation` drives a sink from the predictor's iterator::
 
-    with TiffSink("labels.tif", shape=(len(source), H, W)) as sink:
+    with open_sink("labels.tif", shape=(len(source), H, W)) as sink:
         write_propagation(predictor.propagate_in_video(state), sink, close=False)
         write_propagation(predictor.propagate_in_video(state, reverse=True), sink)
 
@@ -21,26 +24,49 @@ Stopping midway. Frames are written as they arrive and never buffered, so when t
 raises (an engine error, ``KeyboardInterrupt``, a cancelled worker) every finished frame is on
 disk and every other frame is untouched (0 in a new file, the caller's values in an array). The
 file sinks write to ``<path>.partial`` and rename it to ``<path>`` only in :meth:`LabelSink.close`
-(so a file at ``<path>`` is always complete and an older ``<path>`` survives a failed run). On an
-error :meth:`LabelSink.abort` flushes and closes the partial file and keeps it as
-``<path>.partial``, readable with tifffile / zarr; the exception that propagates carries a note
-saying so. Calling :meth:`LabelSink.close` afterwards publishes the finished frames under
-``<path>`` anyway (what a GUI's "keep what was done" does). To stop early without an error, stop
-the iterator itself (``itertools.islice``, ``takewhile``): the sink is then closed normally.
+(so a file at ``<path>`` is always complete and an older ``<path>`` survives a failed run); every
+rule about existing outputs lives in :mod:`sam2_engine.publish`. On an error
+:meth:`LabelSink.abort` flushes and closes the partial file and keeps it as ``<path>.partial``,
+readable with tifffile / zarr; the exception that propagates carries a note saying so. Calling
+:meth:`LabelSink.close` afterwards publishes the finished frames under ``<path>`` anyway (what a
+GUI's "keep what was done" does). To stop early without an error, stop the iterator itself
+(``itertools.islice``, ``takewhile``): the sink is then closed normally.
 """
 
 from sam2_engine.sinks.array_sink import ArraySink
 from sam2_engine.sinks.base import LabelSink, write_propagation
-from sam2_engine.sinks.file_sinks import BIGTIFF_THRESHOLD, PARTIAL_SUFFIX, TiffSink, ZarrSink
+from sam2_engine.sinks.file_sink import FileSink
 from sam2_engine.sinks.labels import merge_to_labels
+from sam2_engine.sinks.ome_zarr_sink import OmeZarrSink
+from sam2_engine.sinks.registry import (
+    SinkFormat,
+    check_output,
+    format_for,
+    open_labels,
+    open_sink,
+    read_info,
+    register_format,
+    sink_formats,
+)
+from sam2_engine.sinks.tiff_sink import BIGTIFF_THRESHOLD, TiffSink
+from sam2_engine.sinks.zarr_sink import ZarrSink
 
 __all__ = [
     "BIGTIFF_THRESHOLD",
-    "PARTIAL_SUFFIX",
     "ArraySink",
+    "FileSink",
     "LabelSink",
+    "OmeZarrSink",
+    "SinkFormat",
     "TiffSink",
     "ZarrSink",
+    "check_output",
+    "format_for",
     "merge_to_labels",
+    "open_labels",
+    "open_sink",
+    "read_info",
+    "register_format",
+    "sink_formats",
     "write_propagation",
 ]

@@ -18,8 +18,8 @@ from sam2_engine.sinks import (
     LabelSink,
     TiffSink,
     ZarrSink,
-    file_sinks,
     merge_to_labels,
+    tiff_sink,
     write_propagation,
 )
 
@@ -329,7 +329,7 @@ def test_tiff_metadata_imagej_and_bigtiff(tmp_path: Path, monkeypatch: pytest.Mo
         assert (tif.series[0].asarray()[0] == 70000).all()
     # BigTIFF when asked, and automatically above the size limit
     assert TiffSink(tmp_path / "c.tif", (T, H, W), bigtiff=True).bigtiff
-    monkeypatch.setattr(file_sinks, "BIGTIFF_THRESHOLD", T * H * W * 2 - 1)
+    monkeypatch.setattr(tiff_sink, "BIGTIFF_THRESHOLD", T * H * W * 2 - 1)
     with TiffSink(tmp_path / "d.tif", (T, H, W)) as sink:
         sink.write(5, [2], np.ones((1, 1, H, W)))
     assert sink.bigtiff and not sink.imagej

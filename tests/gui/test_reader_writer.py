@@ -191,7 +191,8 @@ def test_writer_reads_dask_plane_by_plane(tmp_path):
 
 def test_writer_is_atomic_and_checks_input(tmp_path, monkeypatch):
     target = tmp_path / "keep.tif"
-    target.write_bytes(b"older result")
+    _writer.save_labels_tiff(np.ones((3, 4, 4), np.uint8), target, axes="TYX")
+    older = target.read_bytes()
 
     def failing_planes(data, dtype):
         yield np.zeros(data.shape[1:], dtype)
@@ -201,8 +202,13 @@ def test_writer_is_atomic_and_checks_input(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         _writer.save_labels_tiff(np.zeros((3, 4, 4), np.uint8), target, axes="TYX")
     monkeypatch.undo()
-    assert target.read_bytes() == b"older result"
-    assert not list(tmp_path.glob("*.partial"))
+    assert target.read_bytes() == older  # our earlier result survives a failed write
+    assert not list(tmp_path.glob("*.partial*"))
+    theirs = tmp_path / "theirs.tif"
+    theirs.write_bytes(b"the user's file")
+    with pytest.raises(FileExistsError, match="did not write"):
+        _writer.save_labels_tiff(np.zeros((4, 4), np.uint8), theirs)
+    assert theirs.read_bytes() == b"the user's file"
     with pytest.raises(FileExistsError):
         _writer.save_labels_tiff(np.zeros((4, 4), np.uint8), target, overwrite=False)
     with pytest.raises(TypeError, match="integer"):

@@ -11,6 +11,7 @@ import tifffile
 from napari_sam2 import batch
 from napari_sam2.batch import BatchError, Job, JobResult, format_summary, load_jobs
 from napari_sam2.session import save_session, session_from_prompts
+from sam2_engine.publish import LEDGER_NAME
 
 pytest.importorskip("distributed")
 
@@ -90,7 +91,7 @@ def test_a_session_is_a_template_with_its_reading_choices(tmp_path):
     job = Job("other.tif", tmp_path / "o.tif", session=session, frame_options={"channel": 0})
     loaded = job.load_session()
     assert "shape" not in loaded.source and session.source["shape"] == [9, 10, 12]
-    assert job.open_options(loaded) == {"axis": "Z", "channel": 0}
+    assert job.reading(loaded).as_kwargs() == {"axis": "Z", "channel": 0}
 
 
 @pytest.mark.parametrize(
@@ -99,6 +100,14 @@ def test_a_session_is_a_template_with_its_reading_choices(tmp_path):
         ({"input": "a.tif", "output": "a.tif"}, "either a session or prompts"),
         ({"input": "a.tif", "session": "s.json", "prompts": {}, "output": "a.tif"}, "either"),
         ({"input": "a.tif", "session": "s.json", "output": "a.png"}, r"\.tif, \.tiff, \.zarr"),
+        (
+            {"input": "a.tif", "session": "s.json", "output": "a.tif", "options": {"dev": 1}},
+            "unknown options",
+        ),
+        (
+            {"input": "a.tif", "session": "s.json", "output": "a.tif", "options": {"precision": 8}},
+            "precision must be one of",
+        ),
         ({"input": "a.tif", "session": "s.json"}, r"no \['output'\]"),
         ({"input": "a.tif", "session": "s.json", "output": "a.tif", "gpu": 1}, "unknown keys"),
         ({"input": 3, "session": "s.json", "output": "a.tif"}, "paths are strings"),
@@ -135,10 +144,10 @@ def test_format_summary_table():
 def test_unknown_model_fails_before_any_cluster_starts(data):
     with pytest.raises(ValueError, match="Unknown model"):
         batch.run(load_jobs(data / "jobs.json"), model="sam3_giant", progress=False)
-    with pytest.raises(ValueError, match="unknown model option"):
-        batch.run([], model_options={"image_sise": 512}, progress=False)
+    with pytest.raises(ValueError, match="unknown options"):
+        batch.run([], options={"image_sise": 512}, progress=False)
     with pytest.raises(ValueError, match="multiple of 32"):
-        batch.run([], model_options={"image_size": 500}, progress=False)
+        batch.run([], options={"image_size": 500}, progress=False)
 
 
 # ------------------------------------------------------------------------------ cluster runs
@@ -157,7 +166,7 @@ def test_local_cluster_reports_the_corrupt_job_and_a_rerun_skips(data, cluster, 
     a = tifffile.imread(data / "out" / "a.tif")
     b = zarr.open_array(str(data / "out" / "b.zarr"), mode="r")[:]
     assert a.shape == b.shape == (T, H, W) and a.dtype == b.dtype == np.uint16
-    assert sorted(p.name for p in (data / "out").iterdir()) == ["a.tif", "b.zarr"]
+    assert sorted(p.name for p in (data / "out").iterdir()) == [LEDGER_NAME, "a.tif", "b.zarr"]
     expected = _engine_labels(config, checkpoint, _stack(0))
     assert np.mean(a == expected) > 0.999  # the engine called directly gives the same labels
     assert set(np.unique(a[0])) >= {1} and set(np.unique(a[5])) >= {2}  # both directions

@@ -17,6 +17,7 @@ import tifffile
 
 from napari_sam2 import api, cli
 from sam2_engine import VideoPredictor, save_random_checkpoint
+from sam2_engine.publish import LEDGER_NAME
 from sam2_engine.weights import file_sha256
 
 MODEL = "sam2.1_hiera_tiny"
@@ -84,10 +85,6 @@ def main(*args: str) -> int:
         return cli.main(list(args))
     except SystemExit as exit:
         return exit.code
-
-
-def test_cli_constants_match_the_api() -> None:
-    assert cli.DEFAULT_MODEL == api.DEFAULT_MODEL and cli.DIRECTIONS == api.DIRECTIONS
 
 
 def test_help_lists_the_commands() -> None:
@@ -258,7 +255,7 @@ def test_demo_runs_end_to_end_offline(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert "RANDOM weights" in result.stderr and "masks are meaningless" in result.stderr
     assert "Tracked 2 cells through 3 frames" in result.stdout
-    names = {"cells.tif", "labels.tif", "overlay.png", "overlay.mp4"}
+    names = {"cells.tif", "labels.tif", "overlay.png", "overlay.mp4", LEDGER_NAME}
     assert {p.name for p in folder.iterdir()} == names
     labels = tifffile.imread(folder / "labels.tif")
     assert labels.shape == (3, 256, 256) and labels.any()
@@ -298,8 +295,9 @@ def test_batch_is_wired(tmp_path, monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(batch, "run", fake_run)
     args = ["batch", str(jobs), "--scheduler", "tcp://h:8786", "--image-size", "512"]
-    assert main(*args, "--device", "cuda") == 1  # a failed job fails the command
+    assert main(*args, "--device", "cuda", "--precision", "bf16") == 1  # a failed job fails
     (job,), scheduler, options = calls[0]
     assert job.input == tmp_path / "a.tif" and scheduler == "tcp://h:8786"
-    assert options["device"] == "cuda" and options["model_options"] == {"image_size": 512}
+    assert options["device"] == "cuda"
+    assert options["options"] == {"image_size": 512, "precision": "bf16"}
     assert "1 failed" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -20,6 +21,7 @@ from napari_sam2.video_export import (
     overlay_frame,
 )
 from sam2_engine.frames import open_frames
+from sam2_engine.publish import NotOurOutputError
 
 T, H, W = 6, 48, 64
 RATE = Fraction(30000, 1001)
@@ -117,7 +119,7 @@ def test_overlay_frame_changes_only_object_pixels():
 def test_masks_png_sequence(clip, tmp_path):
     path, labels, _ = clip
     out = export_video(path, labels, tmp_path / "masks", "masks", objects=[2], progress=False)
-    files = sorted(out.iterdir())
+    files = sorted(out.glob("*.png"))
     assert [f.name for f in files] == [f"frame_{i:06d}.png" for i in range(T)]
     for t, file in enumerate(files):
         with Image.open(file) as image:
@@ -153,7 +155,7 @@ def test_cutout_has_alpha_matching_the_mask(clip, tmp_path, name, alpha_tol, rgb
     path, labels, decoded = clip
     out = export_video(path, labels, tmp_path / name, "cutout", dilate=1, progress=False)
     if out.is_dir():
-        rgba = np.stack([decode_frames(f, "rgba")[0] for f in sorted(out.iterdir())])
+        rgba = np.stack([decode_frames(f, "rgba")[0] for f in sorted(out.glob("*.png"))])
     else:
         assert _rate(out) == RATE
         with av.open(str(out)) as container:
@@ -182,7 +184,7 @@ def test_cutout_of_16_bit_frames_keeps_16_bits(tmp_path):
     labels = _labels(3, 20, 30)
     source = open_frames(frames, contrast_limits=(1000, 5000))
     out = export_video(source, labels, tmp_path / "cut16", "cutout", progress=False)
-    first = decode_frames(sorted(out.iterdir())[0], "rgba64le")[0]
+    first = decode_frames(sorted(out.glob("*.png"))[0], "rgba64le")[0]
     assert first.dtype == np.uint16
     expected = np.rint(np.asarray(source.read_rgb(0)) * 65535)
     np.testing.assert_array_equal(first[..., :3], expected)
@@ -250,22 +252,52 @@ def test_labels_from_a_tiff_path(clip, tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input
-def test_refuses_an_existing_output_unless_overwrite(clip, tmp_path):
+def test_replaces_only_its_own_outputs_and_only_when_asked(clip, tmp_path):
     path, labels, _ = clip
     target = tmp_path / "matte.mkv"
-    target.write_bytes(b"keep me")
+    target.write_bytes(b"keep me")  # the user's file: never replaced
     with pytest.raises(FileExistsError, match="overwrite"):
         export_video(path, labels, target, "matte", progress=False)
+    with pytest.raises(NotOurOutputError, match="did not write"):
+        export_video(path, labels, target, "matte", overwrite=True, progress=False)
     assert target.read_bytes() == b"keep me"
-    export_video(path, labels, target, "matte", overwrite=True, progress=False)
-    assert decode_frames(target, "gray").shape == (T, H, W)
+    ours = tmp_path / "ours.mkv"
+    export_video(path, labels, ours, "matte", progress=False)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_video(path, labels, ours, "matte", progress=False)
+    export_video(path, labels, ours, "matte", overwrite=True, progress=False)  # ours: replaced
+    assert decode_frames(ours, "gray").shape == (T, H, W)
+
     folder = tmp_path / "masks"
-    folder.mkdir()
+    folder.mkdir()  # an empty folder takes the images
+    export_video(path, labels, folder, "masks", progress=False)
+    (folder / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError):
         export_video(path, labels, folder, "masks", progress=False)
     export_video(path, labels, folder, "masks", overwrite=True, progress=False)
-    assert len(list(folder.iterdir())) == T
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks", "matte.mkv"]
+    assert len(list(folder.glob("*.png"))) == T  # the images replaced, the notes kept
+    assert (folder / "notes.txt").read_text() == "mine"
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "frame_000000.png").write_bytes(b"not ours")
+    with pytest.raises(NotOurOutputError):
+        export_video(path, labels, theirs, "masks", overwrite=True, progress=False)
+    assert (theirs / "frame_000000.png").read_bytes() == b"not ours"
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_refuses_to_write_onto_or_into_its_inputs(clip, tmp_path):
+    path, labels, _ = clip
+    before = Path(path).read_bytes()
+    with pytest.raises(ValueError, match="is the input"):
+        export_video(path, labels, path, "overlay", overwrite=True, progress=False)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(T):
+        Image.fromarray(np.full((H, W), t, np.uint8)).save(frames / f"{t:03d}.png")
+    with pytest.raises(ValueError, match="is the input"):
+        export_video(frames, labels, frames, "masks", overwrite=True, progress=False)
+    assert Path(path).read_bytes() == before and len(list(frames.iterdir())) == T
 
 
 def test_unknown_kind_codec_or_container(clip, tmp_path):

@@ -1,0 +1,215 @@
+"""The ``napari-sam2`` commands: each a thin layer over the scripted API, the weights cache,
+the video export and batch runs, importing what it needs when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from napari_sam2.cli.arguments import (
+    UsageError,
+    check_model_name,
+    frame_options,
+    frame_range,
+    ints,
+    predictor_options,
+    prompts_from_args,
+    say,
+)
+from sam2_engine.constants import DEFAULT_MODEL
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def models_list(args: argparse.Namespace) -> int:
+    from sam2_engine.weights import CHECKPOINTS, ENV_HOME, checkpoint_status, checkpoints_dir
+
+    folder = checkpoints_dir(create=False)
+    rows = []
+    for name, path in checkpoint_status():
+        where = path or folder / CHECKPOINTS[name].file_name
+        status = f"{path.stat().st_size / 2**20:.0f} MiB" if path else "missing"
+        rows.append((name, status, str(where)))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'MODEL':<{width}}  {'ON DISK':>8}  FILE")
+    for name, status, where in rows:
+        print(f"{name:<{width}}  {status:>8}  {where}")
+    print(
+        f"\nCache folder: {folder} (set {ENV_HOME} to use another).\n"
+        "Get one: napari-sam2 models download NAME, or napari-sam2 models import NAME FILE."
+    )
+    return EXIT_OK
+
+
+def models_download(args: argparse.Namespace) -> int:
+    from sam2_engine.weights import download_checkpoint, find_checkpoint
+
+    check_model_name(args.name)
+    found = find_checkpoint(args.name)
+    if found is not None and not args.force:
+        print(f"{args.name} is already in the cache: {found} (--force downloads it again)")
+        return EXIT_OK
+    path = download_checkpoint(args.name, progress=True)
+    print(f"Downloaded and verified {args.name}: {path}")
+    return EXIT_OK
+
+
+def models_import(args: argparse.Namespace) -> int:
+    from sam2_engine.weights import import_checkpoint
+
+    check_model_name(args.name)
+    path = import_checkpoint(args.name, args.file, verify_hash=not args.no_verify)
+    checked = "copied without checking" if args.no_verify else "verified and copied"
+    print(f"{args.file} {checked} to {path}")
+    return EXIT_OK
+
+
+def track(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from napari_sam2 import api
+    from sam2_engine.errors import ModelNotFoundError
+
+    given = args.point or args.neg_point or args.box
+    if args.session is not None and given:
+        raise UsageError("give either --session or --point/--box prompts, not both")
+    if args.session is None and not given:
+        raise UsageError("give the prompts: --session FILE, or at least one --point or --box")
+    prompts = args.session or prompts_from_args(args.point, args.neg_point, args.box)
+    frames = frame_range(args.frames)
+    reading = frame_options(args)
+    check_model_name(args.model)
+    output = api.check_output(args.output, args.overwrite, inputs=[args.input])
+    started = time.perf_counter()
+    # shown only once work takes a moment, so that an early error prints no empty bar
+    bar = tqdm(desc="Tracking", unit="frame", total=None, delay=1.0)  # track() sets the total
+    try:
+        labels, info = api.track(
+            args.input,
+            prompts,
+            args.model,
+            checkpoint=args.checkpoint,
+            direction=args.direction,
+            frames=frames,
+            output=output,
+            overwrite=args.overwrite,
+            progress=bar,
+            allow_download=args.download,
+            return_info=True,
+            **reading,
+            **predictor_options(args),
+        )
+    except KeyboardInterrupt:
+        bar.close()  # before the message, so it is not drawn over
+        say(_interrupted_message(output, bar.n, bar.total))
+        return EXIT_INTERRUPTED
+    except ModelNotFoundError as error:
+        bar.leave = False
+        raise ModelNotFoundError(
+            f"{error}\nFrom the command line: `napari-sam2 models download MODEL` (or "
+            "`models import MODEL FILE`), or add --download to this command."
+        ) from None
+    except BaseException:
+        bar.leave = False  # an error message follows: no half-drawn bar above it
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    sha = info["checkpoint_sha256"]
+    print(
+        f"Wrote {output}: {labels.shape[0]} frames of {labels.shape[1]} x {labels.shape[2]}, "
+        f"objects {info['objects']}, {labels.dtype}, in {seconds:.1f} s "
+        f"(model {info['model']} at {info['image_size']} px, {info['options']['precision']}"
+        f"{f', checkpoint sha256 {sha[:12]}...' if sha else ''})"
+    )
+    return EXIT_OK
+
+
+def _interrupted_message(output: Path, done: int, total: int | None) -> str:
+    from sam2_engine.publish import partial_path
+
+    partial = partial_path(output)
+    of = f" of {total}" if total else ""
+    if not partial.exists():
+        return f"Interrupted after {done}{of} frames; nothing was written."
+    return (
+        f"Interrupted after {done}{of} frames. The finished frames are kept in {partial} "
+        f"(a readable {output.suffix} file; frames not reached are 0); {output} was not "
+        "touched. Rename it to keep it, or run again with --overwrite to start over."
+    )
+
+
+def demo(args: argparse.Namespace) -> int:
+    from napari_sam2 import _demo
+
+    if args.frames < 2 or args.objects < 1:
+        raise UsageError("--frames must be at least 2 and --objects at least 1")
+    check_model_name(args.model)
+    result = _demo.run_demo(
+        args.output,
+        frames=args.frames,
+        objects=args.objects,
+        model=args.model or DEFAULT_MODEL,
+        checkpoint=args.checkpoint,
+        device=args.device or "auto",
+        image_size=args.image_size,
+        precision=args.precision or "fp32",
+        download=not args.no_download,
+        fallback=not args.no_fallback,
+        warn=say,
+    )
+    print(result.summary())
+    return EXIT_OK
+
+
+def export_video(args: argparse.Namespace) -> int:
+    from napari_sam2.api import read_info
+    from napari_sam2.video_export import export_video
+
+    first_frame = args.first_frame
+    if first_frame is None:
+        # labels written by `track --frames A:B` cover only those frames and record them
+        info = read_info(args.labels) if Path(args.labels).exists() else None
+        if info and info.get("frames"):
+            first_frame = int(info["frames"][0])
+
+    path = export_video(
+        args.video,
+        args.labels,
+        args.output,
+        kind=args.kind,
+        objects=ints(args.objects, "--objects"),
+        background=args.background,
+        feather=args.feather,
+        dilate=args.dilate,
+        fps=args.fps,
+        codec=args.codec,
+        overwrite=args.overwrite,
+        first_frame=first_frame,
+    )
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
+def batch(args: argparse.Namespace) -> int:
+    from napari_sam2 import batch as batch_runs
+
+    if args.workers < 1 or args.threads_per_worker < 1:
+        raise UsageError("--workers and --threads-per-worker must be at least 1")
+    check_model_name(args.model)
+    given = predictor_options(args)
+    device = given.pop("device") or "cpu"
+    results = batch_runs.run(
+        batch_runs.load_jobs(args.jobs),
+        args.scheduler,
+        model=args.model or DEFAULT_MODEL,
+        checkpoint=args.checkpoint,
+        device=device,
+        n_workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        overwrite=args.overwrite,
+        options={name: value for name, value in given.items() if value is not None},
+    )
+    print(batch_runs.format_summary(results))
+    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
