@@ -16,12 +16,14 @@ import torch
 from sam2_engine.sinks import (
     ArraySink,
     LabelSink,
+    OmeZarrSink,
     TiffSink,
     ZarrSink,
     merge_to_labels,
     tiff_sink,
     write_propagation,
 )
+from sam2_engine.sinks.ome_zarr_sink import open_ome_zarr_labels
 
 T, H, W = 6, 9, 11
 OBJ_IDS = [2, 5, 300]  # 300 makes the labels uint16
@@ -142,7 +144,7 @@ def test_merge_bad_shapes_and_duplicates() -> None:
 # Sinks: each writes exactly the frames produced, in any order
 # --------------------------------------------------------------------------------------------
 
-KINDS = ["array", "zarr", "tiff"]
+KINDS = ["array", "zarr", "tiff", "ome-zarr"]
 
 
 def make_sink(kind: str, tmp_path: Path, fill: int = 0) -> LabelSink:
@@ -150,6 +152,8 @@ def make_sink(kind: str, tmp_path: Path, fill: int = 0) -> LabelSink:
         return ArraySink(np.full((T, H, W), fill, np.uint16))
     if kind == "zarr":
         return ZarrSink(tmp_path / "labels.zarr", (T, H, W))
+    if kind == "ome-zarr":
+        return OmeZarrSink(tmp_path / "labels.ome.zarr", (T, H, W))
     return TiffSink(tmp_path / "labels.tif", (T, H, W))
 
 
@@ -158,6 +162,8 @@ def read_back(sink: LabelSink, path: Path | None = None) -> np.ndarray:
     if isinstance(sink, ArraySink):
         return np.asarray(sink.array)
     path = path or sink.path
+    if isinstance(sink, OmeZarrSink):
+        return np.asarray(open_ome_zarr_labels(path))
     if isinstance(sink, ZarrSink):
         import zarr
 
@@ -340,7 +346,7 @@ def test_tiff_metadata_imagej_and_bigtiff(tmp_path: Path, monkeypatch: pytest.Mo
         TiffSink(tmp_path / "e.tif", (T, H, W), dtype=np.uint32, imagej=True)
 
 
-@pytest.mark.parametrize("kind", ["zarr", "tiff"])
+@pytest.mark.parametrize("kind", ["zarr", "tiff", "ome-zarr"])
 def test_existing_files_need_overwrite(kind: str, tmp_path: Path) -> None:
     first = make_sink(kind, tmp_path)
     first.write_labels(0, np.ones((H, W)))
