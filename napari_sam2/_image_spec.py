@@ -1,11 +1,10 @@
-"""Which image is tracked, and how its array maps to frames, rows and columns.
+"""Which image is tracked, and napari's view of how its array maps to frames.
 
-A napari Image layer's data is one array; the engine needs to know which dimension is the
-propagation axis (``T`` or ``Z``), where the other non-image axes stand, and which channel(s)
-the model sees. :class:`ImageSpec` records those choices with napari's view of the same array
-(an RGB layer shows its colour axis as colour, not as a slider), so that prompt layers and the
-Labels layer can be built with the right number of dimensions. Nothing here imports torch,
-napari or Qt.
+How an N-D array maps to frames (the propagation axis, the position on the other axes, the
+channel(s) the model sees) is the engine's :class:`~sam2_engine.frames.layout.FrameLayout`;
+:class:`ImageSpec` wraps one and adds only what napari needs: the layer, an RGB layer's colour
+axis (shown as colour, not as a slider), the dimensions napari displays, and the mapping
+between napari positions and prompt coordinates. Nothing here imports torch, napari or Qt.
 """
 
 from __future__ import annotations
@@ -16,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-AXIS_LETTERS = "TZCYX"
+from sam2_engine.frames.errors import FrameSourceError
+from sam2_engine.frames.layout import (
+    AXIS_LETTERS,
+    FrameLayout,
+    axes_from_names,
+    guess_axes,
+    resolve_layout,
+)
 
 
 class ImageSpecError(ValueError):
@@ -34,35 +40,30 @@ def propose_axes(
 
     In order: axes recorded in the layer's metadata (``metadata["axes"]``, as the plugin's
     samples and many readers set them); napari's ``axis_labels`` when they are axis names
-    (``t``, ``z``, ``c``, ``y``, ``x``); else a guess from the shape: the last two dimensions
-    are Y and X (after the colour axis of an RGB layer), the one before them T, then Z before
-    that (``TZYX``) or C when a 4-D image has at most 4 entries there (``TCYX``).
+    (``t``, ``z``, ``c``, ``y``, ``x``, ``time``...); else the engine's guess from the shape
+    (:func:`~sam2_engine.frames.layout.guess_axes`, the one guess every part of the project
+    makes).
     """
     shape = tuple(int(n) for n in shape)
-    ndim = len(shape)
-    for candidate in (metadata_axes, "".join(str(a) for a in axis_labels)):
-        if candidate and _valid(candidate.upper(), ndim, rgb):
+    named = axes_from_names(axis_labels) if len(axis_labels) == len(shape) else None
+    for candidate in (metadata_axes, named):
+        if candidate and _fits(candidate.upper(), shape, rgb):
             return candidate.upper()
-    spatial = ndim - 1 if rgb else ndim
-    if spatial < 2:
+    try:
+        axes = guess_axes(shape)
+    except FrameSourceError as err:
+        raise ImageSpecError(f"{err}; type the axes in") from None
+    if len(axes) < 2:
         raise ImageSpecError(f"an image needs at least two dimensions, got shape {shape}")
-    lead = {0: "", 1: "T", 2: "TZ", 3: "TZC"}.get(spatial - 2)
-    if lead is None:
-        raise ImageSpecError(f"cannot guess the axes of a {ndim}-D image; type them in")
-    if spatial == 4 and not rgb and shape[1] <= 4:
-        lead = "TC"
-    return lead + "YX" + ("C" if rgb else "")
+    return axes
 
 
-def _valid(axes: str, ndim: int, rgb: bool) -> bool:
-    """True when ``axes`` names ``ndim`` distinct known axes, with Y and X (and C last if RGB)."""
-    return (
-        len(axes) == ndim
-        and set(axes) <= set(AXIS_LETTERS)
-        and len(set(axes)) == ndim
-        and {"Y", "X"} <= set(axes)
-        and (not rgb or axes.endswith("C"))
-    )
+def _fits(axes: str, shape: tuple[int, ...], rgb: bool) -> bool:
+    try:
+        resolve_layout(shape, axes=axes)
+    except FrameSourceError:
+        return False
+    return not rgb or axes.endswith("C")
 
 
 @dataclass
@@ -76,10 +77,11 @@ class ImageSpec:
         axis: the propagation axis, ``"T"`` or ``"Z"``; None for a single 2-D frame.
         index: the position on every other non-image axis (``{"Z": 5}`` for ``TZYX`` along T).
         channel: the channel shown to the model as gray, three channels shown as RGB, or None
-            without a channel axis.
+            without a channel axis (default: RGB for an RGB layer, else channel 0).
         rgb: napari shows the last axis as colour (an RGB layer).
         contrast_limits: intensity mapped to 0..1 for non-8-bit data (the layer's).
         path: the file the layer came from, if any.
+        layout: the engine's frame layout these choices make (set on creation).
     """
 
     name: str
@@ -91,49 +93,39 @@ class ImageSpec:
     rgb: bool = False
     contrast_limits: tuple[float, float] | None = None
     path: str | None = None
+    layout: FrameLayout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shape = tuple(self.data.shape)
-        axes = self.axes.upper()
-        if not _valid(axes, len(shape), rgb=False):
-            raise ImageSpecError(
-                f"axes {self.axes!r} must name each of the {len(shape)} dimensions of the image "
-                f"(shape {shape}) once, with letters from {AXIS_LETTERS}, Y and X included"
-            )
-        if self.rgb and axes[-1] != "C":
+        axes = str(self.axes).upper()
+        if self.rgb and not axes.endswith("C"):
             raise ImageSpecError("an RGB layer's last axis is its colour: the axes must end in C")
-        self.axes = axes
-        if self.axis is not None:
-            self.axis = self.axis.upper()
-            if self.axis not in ("T", "Z") or self.axis not in axes:
-                raise ImageSpecError(
-                    f"the propagation axis must be T or Z and one of the axes {axes!r}, "
-                    f"got {self.axis!r}"
-                )
-        others = [a for a in axes if a not in "YXC" and a != self.axis]
-        index = {a.upper(): int(v) for a, v in self.index.items()}
-        for letter in others:
-            position = index.get(letter, 0)
-            if not 0 <= position < self.size(letter):
-                raise ImageSpecError(
-                    f"{letter} = {position} is outside the image ({letter} has "
-                    f"{self.size(letter)} entries)"
-                )
-            index[letter] = position
-        self.index = {a: index[a] for a in others}
-        if "C" in axes:
-            channels = self.channel if isinstance(self.channel, tuple) else (self.channel or 0,)
-            if any(not 0 <= c < self.size("C") for c in channels):
-                raise ImageSpecError(
-                    f"channel {self.channel!r} does not exist (the image has "
-                    f"{self.size('C')} channels)"
-                )
-        else:
-            self.channel = None
+        if self.axis is not None and str(self.axis).upper() not in ("T", "Z"):
+            raise ImageSpecError(f"the propagation axis must be T or Z, got {self.axis!r}")
+        channel = self.channel
+        if "C" in axes and channel is None:
+            channel = (0, 1, 2) if self.rgb else 0
+        try:
+            self.layout = resolve_layout(
+                shape,
+                axes=axes,
+                axis=self.axis,
+                index=self.index,
+                channel=channel if "C" in axes else None,
+            )
+        except FrameSourceError as err:
+            raise ImageSpecError(
+                f"{err} (the image {self.name!r} has shape {shape}; axes use the letters "
+                f"{AXIS_LETTERS})"
+            ) from None
+        self.axes = self.layout.axes
+        self.axis = self.layout.axis
+        self.index = dict(self.layout.index)
+        self.channel = self.layout.channel
 
     # ------------------------------------------------------------------ sizes
     def size(self, letter: str) -> int:
-        return int(self.data.shape[self.axes.index(letter)])
+        return int(self.layout.shape[self.axes.index(letter)])
 
     @property
     def num_frames(self) -> int:
@@ -175,23 +167,7 @@ class ImageSpec:
 
     def read_frame(self, frame: int) -> np.ndarray:
         """The raw pixels of a frame: ``(H, W)``, or ``(H, W, 3)`` for three channels."""
-        key: list[int | slice] = []
-        for letter in self.axes:
-            if letter == self.axis:
-                key.append(int(frame))
-            elif letter in "YX" or (letter == "C" and not isinstance(self.channel, int)):
-                key.append(slice(None))
-            elif letter == "C":
-                key.append(self.channel)
-            else:
-                key.append(self.index[letter])
-        data = self.data[tuple(key)]
-        data = np.asarray(data.compute() if hasattr(data, "compute") else data)
-        kept = [a for a, k in zip(self.axes, key, strict=True) if isinstance(k, slice)]
-        data = data.transpose([kept.index(a) for a in "YXC" if a in kept])
-        if isinstance(self.channel, tuple):
-            data = data[..., list(self.channel)]
-        return data
+        return self.layout.read(self.data, frame)
 
     # ------------------------------------------------------------------ prompt positions
     # napari puts pixel centres at integer positions, SAM 2 at half-integers: a prompt's

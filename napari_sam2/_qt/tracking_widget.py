@@ -197,11 +197,11 @@ class TrackingWidget(QWidget):
                 f"SAM 2: '{layer.name}' has no time or z axis: single-frame mode (clicks and "
                 "boxes give masks; there is nothing to propagate)"
             )
-        if not spec.rgb and spec.data.shape[-1] in (3, 4) and spec.axes[-1] != "C":
+        if not spec.rgb and spec.data.shape[-1] in (3, 4):
             show_warning(
-                f"SAM 2: the last axis of '{layer.name}' has {spec.data.shape[-1]} entries: if "
-                "it is an RGB image, tick 'rgb' in napari's layer controls or end the axes "
-                "with C; otherwise ignore this"
+                f"SAM 2: the last axis of '{layer.name}' has {spec.data.shape[-1]} entries, "
+                "shown by napari as a slider: if it is an RGB image, tick 'rgb' in napari's "
+                "layer controls; otherwise set the axes in the image section"
             )
 
     def _on_labels_removed(self) -> None:

@@ -13,6 +13,7 @@ from napari_sam2._image_spec import ImageSpec, ImageSpecError, propose_axes
 from napari_sam2._records import ArrayLabelStore, FrameResult, PluginInputError
 from napari_sam2.session import SessionError, load_session, save_session
 from napari_sam2.tracking import Pass
+from sam2_engine.frames.layout import guess_axes
 
 FRAMES = 6
 
@@ -70,11 +71,14 @@ def test_propose_axes_and_spec_checks(stack) -> None:
     assert propose_axes((64, 64)) == "YX"
     assert propose_axes((30, 64, 64), metadata_axes="ZYX") == "ZYX"
     assert propose_axes((30, 64, 64), axis_labels=("z", "y", "x")) == "ZYX"
+    assert propose_axes((30, 64, 64), axis_labels=("-3", "-2", "-1")) == "TYX"  # napari's own
+    for shape in [(2, 3, 4, 64, 64), (6, 20, 2, 64, 64), (40, 64, 64, 3)]:  # one guess
+        assert propose_axes(shape) == guess_axes(shape)
     with pytest.raises(ImageSpecError, match="Y and X"):
         ImageSpec("cells", stack, "TZC", "T")
     spec = ImageSpec("v", np.zeros((4, 3, 8, 8)), "TZYX", "T", index={"Z": 2})
     assert spec.num_frames == 4 and spec.frame_key(1) == (1, 2, slice(None), slice(None))
-    with pytest.raises(ImageSpecError, match="outside"):
+    with pytest.raises(ImageSpecError, match="out of range"):
         ImageSpec("v", np.zeros((4, 3, 8, 8)), "TZYX", "T", index={"Z": 3})
 
 
