@@ -48,6 +48,11 @@ class CheckpointMismatchError(CheckpointError):
         self.identified = identified
 
 
+class CacheError(Sam2EngineError):
+    """The checkpoint cache folder cannot be used: ``$NAPARI_SAM2_HOME`` (or the default cache
+    location) is a file, or it cannot be created or written."""
+
+
 class DownloadError(Sam2EngineError):
     """Downloading a checkpoint failed (HTTP error, offline, truncated, wrong hash, disk)."""
 
@@ -69,3 +74,18 @@ class ImageInputError(Sam2EngineError, ValueError):
 
 class VideoStateError(Sam2EngineError):
     """A video session cannot do what was asked (unknown object, nothing to propagate)."""
+
+
+class InsufficientMemoryError(Sam2EngineError, MemoryError):
+    """The machine lacks the memory a model size or a frame needs (checked up front, from an
+    estimate; see ``sam2_engine.resources``). Also a :class:`MemoryError`.
+
+    Attributes:
+        needed: the estimated bytes.
+        available: the bytes available when checked.
+    """
+
+    def __init__(self, message: str, *, needed: int = 0, available: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
