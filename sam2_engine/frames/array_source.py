@@ -88,11 +88,13 @@ class ArraySource(FrameSource):
 
     def read(self, index: int) -> np.ndarray:
         i = self._check_index(index)
+        where = self.metadata.get("path") or self.metadata["kind"]
         try:
             frame = self.layout.read(self._array, i)
-        except (FrameReadError, IndexError):
+        except IndexError:
             raise
+        except FrameReadError as error:  # the reader's own words, with the frame named
+            raise FrameReadError(f"frame {i} of {where}: {error}") from error
         except Exception as error:  # a storage or decoding failure deep in the reader
-            where = self.metadata.get("path") or self.metadata["kind"]
             raise FrameReadError(f"could not read frame {i} of {where}: {error}") from error
         return frame.astype(self._dtype, copy=False)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import operator
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from .errors import FrameSourceWarning
 from .intensity import DEFAULT_PERCENTILES, Intensity
 
 
@@ -74,8 +76,21 @@ class FrameSource(ABC):
 
         uint8 data comes back unchanged (uint8); anything else is mapped through the contrast
         limits to float32 in [0, 1], with NaN and inf set to 0. Gray is replicated to 3 channels.
+        A float frame with no finite value at all comes back black, with a
+        ``FrameSourceWarning`` naming it (a video with no finite value in any sampled frame is
+        refused with ``FrameSourceError`` when the contrast limits are estimated).
         """
-        return self._intensity.to_rgb(self.read(index), len(self), self.read)
+        frame = self.read(index)
+        if frame.dtype.kind == "f" and not np.isfinite(frame).any():
+            _ = self.contrast_limits  # a video with no finite value at all is refused here
+            where = self.metadata.get("path") or self.metadata.get("kind", "the video")
+            warnings.warn(
+                f"frame {index} of {where} holds only NaN or infinite values: the model sees "
+                "a black frame there (replace the values, or leave the frame out)",
+                FrameSourceWarning,
+                stacklevel=2,
+            )
+        return self._intensity.to_rgb(frame, len(self), self.read)
 
     @property
     def contrast_limits(self) -> tuple[float, float]:

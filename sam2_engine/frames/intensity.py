@@ -53,6 +53,24 @@ def check_percentiles(percentiles: Sequence[float]) -> tuple[float, float]:
     return low, high
 
 
+def check_dtype(dtype: np.dtype) -> np.dtype:
+    """``dtype`` if frames of it can be shown to the model (integers, floats, booleans), else
+    ``FrameSourceError`` saying what to do: complex data would lose its imaginary part, and
+    strings, objects or dates are not intensities."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise FrameSourceError(
+            f"the video holds complex numbers ({dtype}); the model needs real intensities and "
+            "would silently drop the imaginary part. Convert it first: np.abs(video) for the "
+            "magnitude, video.real or video.imag for one part"
+        )
+    if dtype.kind not in "uifb":
+        raise FrameSourceError(
+            f"the video holds {dtype} values, not intensities; give integers or floats"
+        )
+    return dtype
+
+
 def is_passthrough(dtype: np.dtype, limits: tuple[float, float] | None) -> bool:
     """True when frames of ``dtype`` go to the model unchanged: uint8 without limits, or with
     the full 8-bit range ``(0, 255)``."""
@@ -146,7 +164,7 @@ class Intensity:
         contrast_limits: Sequence[float] | None = None,
         percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     ) -> None:
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.given_limits = check_contrast_limits(contrast_limits)
         self.percentiles = check_percentiles(percentiles)
         self.passthrough = is_passthrough(self.dtype, self.given_limits)
@@ -166,8 +184,24 @@ class Intensity:
         if self.passthrough:
             return _UINT8_LIMITS
         if self._estimated is None:
-            frames = (read(i) for i in sample_indices(n_frames))
-            self._estimated = estimate_contrast_limits(frames, self.percentiles)
+            indices = sample_indices(n_frames)
+            finite = []
+
+            def frames() -> Iterable[np.ndarray]:  # one frame in memory at a time
+                for i in indices:
+                    frame = read(i)
+                    finite.append(frame.dtype.kind != "f" or bool(np.isfinite(frame).any()))
+                    yield frame
+
+            limits = estimate_contrast_limits(frames(), self.percentiles)
+            if self.dtype.kind == "f" and not any(finite):
+                shown = ", ".join(map(str, indices[:8])) + (", ..." if len(indices) > 8 else "")
+                raise FrameSourceError(
+                    f"the video holds no finite value: every sampled frame ({shown} of "
+                    f"{n_frames}) is NaN or infinite, so there is nothing to segment. Check "
+                    "the data (a failed conversion?) or replace them, e.g. np.nan_to_num(video)"
+                )
+            self._estimated = limits
         return self._estimated
 
     def to_rgb(

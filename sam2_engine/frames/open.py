@@ -32,6 +32,7 @@ def open_frames(
     channel: Channel | Sequence[int] | None = None,
     contrast_limits: tuple[float, float] | None = None,
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    missing_chunks: str | None = None,
 ) -> FrameSource:
     """Open ``video`` as a lazy ``FrameSource``; nothing is read until a frame is asked for.
 
@@ -50,6 +51,8 @@ def open_frames(
         contrast_limits: ``(low, high)`` mapped to 0 and 1 for non-8-bit data (napari's
             contrast limits); default: robust percentiles over up to 16 sampled frames.
         percentiles: the percentiles used when ``contrast_limits`` is None.
+        missing_chunks: zarr only: ``"warn"`` (default), ``"error"`` or ``"fill"``, what a
+            frame touching a chunk missing from the store does (see ``ZarrSource``).
 
     Raises:
         FrameSourceError (a ``ValueError``): naming the argument or file that does not fit.
@@ -67,33 +70,48 @@ def open_frames(
         changed = [k for k, v in options.items() if k != "percentiles" and v is not None]
         if tuple(percentiles) != tuple(DEFAULT_PERCENTILES):
             changed.append("percentiles")
+        if missing_chunks is not None:
+            changed.append("missing_chunks")
         if changed:
             raise FrameSourceError(
                 f"video is already a FrameSource; {', '.join(changed)} cannot be applied to it "
                 "(open the underlying data with these options instead)"
             )
         return video
+    zarr_options = {} if missing_chunks is None else {"missing_chunks": missing_chunks}
     if isinstance(video, (str, Path)):
-        return _open_path(Path(video), options)
-    if _is_zarr_group(video):
-        return ZarrSource(video, **options)
-    if is_array_like(video):
-        return ArraySource(video, **options)
-    raise FrameSourceError(
-        f"video of type {type(video).__name__} is not supported; give {SUPPORTED}"
-    )
+        source = _open_path(Path(video), options, zarr_options)
+    elif _is_zarr_group(video) or _is_zarr_array(video):
+        source = ZarrSource(video, **zarr_options, **options)
+    elif is_array_like(video):
+        source = ArraySource(video, **options)
+    else:
+        raise FrameSourceError(
+            f"video of type {type(video).__name__} is not supported; give {SUPPORTED}"
+        )
+    if zarr_options and not isinstance(source, ZarrSource):
+        source.close()
+        raise FrameSourceError(
+            f"missing_chunks={missing_chunks!r} applies to zarr stores only; this video is "
+            f"{source.metadata.get('kind', type(source).__name__)}"
+        )
+    return source
 
 
 def _is_zarr_group(obj: Any) -> bool:
     return type(obj).__module__.startswith("zarr") and type(obj).__name__ == "Group"
 
 
-def _open_path(path: Path, options: dict[str, Any]) -> FrameSource:
+def _is_zarr_array(obj: Any) -> bool:
+    return type(obj).__module__.startswith("zarr") and hasattr(obj, "nchunks_initialized")
+
+
+def _open_path(path: Path, options: dict[str, Any], zarr_options: dict[str, Any]) -> FrameSource:
     if not path.exists():
         raise FrameFileNotFoundError(f"video {str(path)!r} does not exist")
     if path.is_dir():
         if is_zarr_path(path):
-            return ZarrSource(path, **options)
+            return ZarrSource(path, **zarr_options, **options)
         return FolderSource(path, **options)
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:

@@ -18,6 +18,7 @@ from sam2_engine.frames import (
     FrameReadError,
     FrameSource,
     FrameSourceError,
+    FrameSourceWarning,
     TiffSource,
     ZarrSource,
     natural_key,
@@ -412,7 +413,12 @@ def test_nan_and_inf_are_ignored_and_zeroed():
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out[0, :4], 0.0)
     all_nan = open_frames(np.full((2, 4, 4), np.nan, np.float32))
-    assert (all_nan.read_rgb(0) == 0).all()
+    with pytest.raises(FrameSourceError, match="no finite value"):
+        all_nan.read_rgb(0)  # a video with nothing to segment is refused, not tracked black
+    one_nan = data.copy()
+    one_nan[2] = np.nan
+    with pytest.warns(FrameSourceWarning, match="frame 2 of numpy holds only NaN"):
+        assert (open_frames(one_nan).read_rgb(2) == 0).all()  # one such frame: black, stated
 
 
 def test_constant_and_boolean_images():
