@@ -17,10 +17,16 @@ from .errors import PromptError
 from .image_input import check_image, image_to_tensor
 from .modeling.sam2_model import ImageFeatures, Sam2Model
 from .postprocess import fill_holes, remove_sprinkles
-from .prompts import prompt_points
+from .prompts import check_flag, check_number, prompt_points
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _check_flags(multimask_output, return_logits, normalize_coords) -> None:
+    check_flag(multimask_output, "multimask_output")
+    check_flag(return_logits, "return_logits")
+    check_flag(normalize_coords, "normalize_coords")
 
 
 class ImagePredictor:
@@ -43,6 +49,9 @@ class ImagePredictor:
         max_sprinkle_area: float = 0.0,
         precision: str = "fp32",
     ) -> None:
+        mask_threshold = check_number(mask_threshold, "mask_threshold")
+        max_hole_area = check_number(max_hole_area, "max_hole_area", minimum=0)
+        max_sprinkle_area = check_number(max_sprinkle_area, "max_sprinkle_area", minimum=0)
         self.model = model.eval()
         self.precision = precision
         self._autocast_dtype = resolve_precision(precision, model.device)
@@ -144,6 +153,7 @@ class ImagePredictor:
             +/-32); each with a leading B for batched prompts.
         """
         self._require_image()
+        _check_flags(multimask_output, return_logits, normalize_coords)
         return self._predict_one(
             0,
             point_coords,
@@ -168,6 +178,7 @@ class ImagePredictor:
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """:meth:`predict` for each image of :meth:`set_image_batch`; lists of results."""
         self._require_image()
+        _check_flags(multimask_output, return_logits, normalize_coords)
         if not self._is_batch:
             raise RuntimeError("predict_batch needs set_image_batch(images) first")
         count = len(self._orig_hw)

@@ -1,10 +1,15 @@
-"""Checking and converting user prompts (points, labels, boxes, masks) for both predictors.
+"""Checking and converting user prompts (points, labels, boxes, masks, object ids, frame
+indices) for both predictors.
 
 Every function raises :class:`PromptError` (a ``ValueError``) with a message that names the
-argument, what was wrong and what is expected.
+argument, what was wrong and what is expected; flags that are not booleans raise ``TypeError``.
+Nothing is rounded, truncated or reshaped silently: ``obj_id=1.7``, ``frame_idx=True`` and a
+flat ``[10, 20, 30, 40]`` points list are refused rather than guessed.
 """
 
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 import torch
@@ -14,17 +19,95 @@ from .errors import PromptError
 #: 1 positive click, 0 negative click, 2 / 3 box top-left / bottom-right corner.
 VALID_LABELS = (0, 1, 2, 3)
 
+#: Most clicks (box corners included) one prompt may hold. Every click is a token of the mask
+#: decoder, whose cost grows with their number (and with its square in self-attention): 1000
+#: clicks take about 0.8 s per decoder call with the tiny model on 2 CPU cores, 100 000 took 15
+#: minutes. Prompts are meant to be a handful of clicks; pass a mask for dense input.
+MAX_POINTS = 1000
 
-def _as_float_array(value, name: str) -> np.ndarray:
+
+def _as_float_array(value, name: str, *, allow_bool: bool = False) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
+    if isinstance(value, (str, bytes, dict, set)):
+        raise PromptError(f"{name} must be numbers, got {type(value).__name__}: {value!r:.80}")
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise PromptError(f"{name} must be numeric, got {type(value).__name__}: {err}") from None
+        raw = np.asarray(value)
+        if raw.dtype.kind not in ("biufO" if allow_bool else "iufO"):
+            raise PromptError(f"{name} must be real numbers, got values of type {raw.dtype}")
+        array = raw.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as err:
+        if isinstance(err, PromptError):
+            raise
+        raise PromptError(
+            f"{name} must be numbers in a regular (rectangular) array, got "
+            f"{type(value).__name__}: {err}"
+        ) from None
     if not np.all(np.isfinite(array)):
-        raise PromptError(f"{name} contains NaN or infinite values: {array.tolist()}")
+        shown = array.ravel()[:8].tolist()
+        raise PromptError(
+            f"{name} contains NaN or infinite values: {shown}{' ...' if array.size > 8 else ''}"
+        )
     return array
+
+
+def check_integer(
+    value, name: str, *, minimum: int | None = None, error: type[ValueError] = PromptError
+) -> int:
+    """``value`` as an int, refusing what would be truncated or guessed.
+
+    Accepts Python and numpy integers; refuses booleans, floats (``1.7`` and ``1.0`` alike:
+    nothing is truncated) and anything else with ``error`` (:class:`PromptError` by default, a
+    ``ValueError``) naming ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} must be an integer, got the boolean {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        hint = ""
+        if isinstance(value, (float, np.floating)):
+            hint = " (floats are not truncated; pass int(...) if that is what you mean)"
+        raise error(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__}){hint}"
+        ) from None
+    if minimum is not None and number < minimum:
+        raise error(f"{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def check_number(value, name: str, *, minimum: float | None = None) -> float:
+    """``value`` as a finite float (``minimum`` or more), else ``ValueError`` naming ``name``;
+    booleans and strings are refused rather than read as 1/0 or parsed."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a number, got {value!r:.60}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a finite number, got {value!r:.60}") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
+def check_flag(value, name: str) -> bool:
+    """``value`` if it is a boolean (Python or numpy), else ``TypeError`` naming ``name`` (a
+    string such as ``"no"`` would otherwise count as True)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
+def check_point_count(count: int, name: str = "points") -> None:
+    """Refuse a prompt of more than :data:`MAX_POINTS` clicks."""
+    if count > MAX_POINTS:
+        raise PromptError(
+            f"{name}: {count} clicks in one prompt; at most {MAX_POINTS} are allowed "
+            "(sam2_engine.prompts.MAX_POINTS: each click is a decoder token and the cost grows "
+            "with their number). Give a few clicks, a box, or a mask prompt instead"
+        )
 
 
 def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +127,18 @@ def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
             f"labels={'None' if labels is None else 'array'})"
         )
     pts = _as_float_array(points, "points")
-    lbl = _as_float_array(labels, "labels")
+    lbl = _as_float_array(labels, "labels", allow_bool=True)
     if pts.ndim == 2:
         pts = pts[None]
     if lbl.ndim == 1:
         lbl = lbl[None]
+    if pts.ndim == 1 and pts.size and pts.size % 2 == 0:
+        pairs = ", ".join(f"[{x:g}, {y:g}]" for x, y in pts.reshape(-1, 2)[:2])
+        raise PromptError(
+            f"points must have shape (N, 2) as (x, y) pixels, got a flat list of {pts.size} "
+            f"numbers; write one [x, y] pair per point, e.g. [{pairs}"
+            f"{', ...' if pts.size > 4 else ''}]"
+        )
     if pts.ndim != 3 or pts.shape[-1] != 2:
         raise PromptError(f"points must have shape (N, 2) as (x, y) pixels, got {pts.shape}")
     if lbl.ndim != 2 or lbl.shape != pts.shape[:2]:
@@ -56,8 +146,9 @@ def check_points(points, labels) -> tuple[np.ndarray, np.ndarray]:
             f"labels must have one value per point: {pts.shape[1]} points "
             f"but labels of shape {lbl.shape}"
         )
-    if pts.shape[1] == 0:
+    if pts.shape[0] == 0 or pts.shape[1] == 0:
         raise PromptError("points is empty: give at least one (x, y) point, or pass None")
+    check_point_count(pts.shape[1])
     if np.any(lbl != np.round(lbl)) or not np.isin(lbl, VALID_LABELS).all():
         bad = sorted(set(np.unique(lbl).tolist()) - set(VALID_LABELS))
         raise PromptError(
@@ -71,7 +162,7 @@ def check_box(box, *, batched: bool = False) -> np.ndarray:
     arr = _as_float_array(box, "box")
     if arr.shape == (4,) or arr.shape == (2, 2):
         arr = arr.reshape(1, 4)
-    elif batched and arr.ndim == 2 and arr.shape[1] == 4:
+    elif batched and arr.ndim == 2 and arr.shape[1] == 4 and arr.shape[0] > 0:
         pass
     else:
         expected = "(4,) or (B, 4)" if batched else "(4,)"
@@ -111,6 +202,10 @@ def check_mask(mask, height: int, width: int) -> torch.Tensor:
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().cpu().numpy()
     arr = np.asarray(mask)
+    if arr.dtype.kind not in "biuf":
+        raise PromptError(
+            f"mask must be boolean or real numbers (> 0 is inside), got values of type {arr.dtype}"
+        )
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2:
@@ -118,7 +213,11 @@ def check_mask(mask, height: int, width: int) -> torch.Tensor:
     if arr.shape != (height, width):
         raise PromptError(f"mask has shape {arr.shape} but the video frames are {(height, width)}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise PromptError("mask contains NaN or infinite values")
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise PromptError(
+            f"mask contains {bad} NaN or infinite values (of {arr.size}); a mask must be "
+            "boolean or finite numbers (> 0 is inside). Replace them, e.g. np.nan_to_num(mask)"
+        )
     return torch.from_numpy(arr > 0 if arr.dtype != bool else arr.copy())
 
 

@@ -18,7 +18,6 @@ Differences, all on purpose:
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 
 import torch
@@ -33,7 +32,13 @@ from .memory_bank import gather_memory
 from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
 from .postprocess import fill_holes
 from .prefetch import FramePrefetcher
-from .prompts import check_mask, prompt_points
+from .prompts import (
+    check_flag,
+    check_integer,
+    check_mask,
+    check_point_count,
+    prompt_points,
+)
 from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
 
 #: Default budget of the per-session image feature cache (about 16 frames of a 1024 model).
@@ -75,6 +80,22 @@ class VideoPredictor:
         max_frames_in_memory: int | None = 32,
         precision: str = "fp32",
     ) -> None:
+        fill_hole_area = check_integer(
+            fill_hole_area, "fill_hole_area", minimum=0, error=ValueError
+        )
+        feature_cache_bytes = check_integer(
+            feature_cache_bytes, "feature_cache_bytes", minimum=0, error=ValueError
+        )
+        max_cond_frames_in_attn = check_integer(
+            max_cond_frames_in_attn, "max_cond_frames_in_attn", error=ValueError
+        )
+        if max_frames_in_memory is not None:
+            max_frames_in_memory = check_integer(
+                max_frames_in_memory, "max_frames_in_memory", error=ValueError
+            )
+        check_flag(add_all_frames_to_correct_as_cond, "add_all_frames_to_correct_as_cond")
+        check_flag(non_overlap_masks, "non_overlap_masks")
+        check_flag(clear_non_cond_mem_around_input, "clear_non_cond_mem_around_input")
         if max_frames_in_memory is not None and max_frames_in_memory < model.config.num_maskmem:
             raise ValueError(
                 f"max_frames_in_memory must be at least {model.config.num_maskmem} (the memory "
@@ -169,6 +190,8 @@ class VideoPredictor:
             video's resolution (-1024 for objects without output there).
         """
         self._check_frame(state, frame_idx)
+        check_flag(clear_old_points, "clear_old_points")
+        check_flag(normalize_coords, "normalize_coords")
         if points is None and box is None:
             raise ValueError("give points (with labels) or a box: both are None")
         if box is not None and not clear_old_points:
@@ -195,6 +218,7 @@ class VideoPredictor:
             if old is None
             else old.extended(model_coords, model_labels)
         )
+        check_point_count(prompt.labels.shape[1], "points (with this frame's earlier clicks)")
         obj.points[frame_idx] = prompt
         obj.masks.pop(frame_idx, None)
         return self._run_prompt(state, obj, frame_idx, points=prompt)
@@ -357,8 +381,11 @@ class VideoPredictor:
             frame's results are stored before it is yielded, so stopping the iteration keeps
             every finished frame.
         """
-        if stop_after_absent is not None and stop_after_absent < 1:
-            raise ValueError(f"stop_after_absent must be >= 1 or None, got {stop_after_absent}")
+        check_flag(reverse, "reverse")
+        if stop_after_absent is not None:
+            check_integer(stop_after_absent, "stop_after_absent", minimum=1)
+        if max_frame_num_to_track is not None:
+            check_integer(max_frame_num_to_track, "max_frame_num_to_track", minimum=0)
         self.propagate_in_video_preflight(state)
         order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
         absent_run = dict.fromkeys(state.objects, 0)
@@ -427,10 +454,7 @@ class VideoPredictor:
 
     # ------------------------------------------------------------------ internals
     def _object(self, state: VideoState, obj_id: int, *, create: bool) -> TrackedObject:
-        try:
-            obj_id = int(obj_id)
-        except (TypeError, ValueError):
-            raise ValueError(f"obj_id must be an integer, got {obj_id!r}") from None
+        obj_id = check_integer(obj_id, "obj_id")
         obj = state.objects.get(obj_id)
         if obj is None:
             if not create:
@@ -442,10 +466,7 @@ class VideoPredictor:
 
     @staticmethod
     def _check_frame(state: VideoState, frame_idx: int) -> None:
-        try:
-            frame_idx = operator.index(frame_idx)
-        except TypeError:
-            raise ValueError(f"frame_idx must be an integer, got {frame_idx!r}") from None
+        frame_idx = check_integer(frame_idx, "frame_idx")
         if not 0 <= frame_idx < state.num_frames:
             raise IndexError(
                 f"frame_idx {frame_idx} is outside the video (frames 0..{state.num_frames - 1})"
