@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,7 +25,13 @@ from torch import Tensor, nn
 from .configs import PRESETS
 from .errors import CheckpointError, CheckpointMismatchError
 
-__all__ = ["apply_state_dict", "identify_model", "read_checkpoint", "save_checkpoint"]
+__all__ = [
+    "apply_state_dict",
+    "check_finite",
+    "identify_model",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 #: How many entries of each list a mismatch message shows before summarising the rest.
 MAX_LISTED = 20
@@ -49,8 +56,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
 
     Raises:
         CheckpointError: the file is missing or unreadable, is not a PyTorch file (corrupt,
-            truncated, an HTML error page, a Git LFS pointer), holds objects other than tensors,
-            or has neither a ``"model"`` key nor only tensor values.
+            truncated, an HTML error page, a Git LFS pointer), is an old pickle format or holds
+            objects other than tensors (refused for safety; the message says how to convert
+            it), has neither a ``"model"`` key nor only tensor values, or holds NaN or infinite
+            weights (the message names the tensors).
     """
     path = Path(path)
     if not path.exists():
@@ -58,12 +67,43 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint path is not a file: {path}.")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a pickle protocol of a refused file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: permission denied.") from exc
     except Exception as exc:  # torch raises many kinds for bad files; all mean the same here
         raise CheckpointError(_load_failure_message(path, exc)) from exc
-    return _extract_state_dict(data, path)
+    state_dict = _extract_state_dict(data, path)
+    check_finite(state_dict, str(path))
+    return state_dict
+
+
+#: How ``torch.save`` began files before PyTorch 1.6: a pickled magic number.
+_LEGACY_TORCH_HEAD = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+#: First bytes of a pickle stream (protocol 2 and later start with PROTO).
+_PICKLE_HEADS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def convert_command(path: str | os.PathLike, *, raw_pickle: bool = False) -> str:
+    """A one-line shell command that re-saves an old-format checkpoint ``path`` as
+    ``<stem>_weights.pt`` in the official format (tensors only). It unpickles the file, which
+    can run code: for files from a trusted source only (also in ``docs/errors.md``)."""
+    path = Path(path)
+    new = path.with_name(f"{path.stem}_weights.pt")
+    if raw_pickle:
+        body = (
+            f"import pickle, torch; d = pickle.load(open({str(path)!r}, 'rb')); "
+            "d = d.get('model', d); "
+            f"torch.save({{'model': {{k: torch.as_tensor(v) for k, v in d.items()}}}}, "
+            f"{str(new)!r})"
+        )
+    else:
+        body = (
+            f"import torch; d = torch.load({str(path)!r}, weights_only=False); "
+            f"torch.save({{'model': d.get('model', d)}}, {str(new)!r})"
+        )
+    return f'python -c "{body}"'
 
 
 def _load_failure_message(path: Path, exc: Exception) -> str:
@@ -73,26 +113,74 @@ def _load_failure_message(path: Path, exc: Exception) -> str:
         head = f.read(64)
     detail = str(exc).strip().splitlines()[0].split(". ")[0][:150] if str(exc).strip() else ""
     reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    refused = "weights only" in str(exc).lower()
+    again = " Delete it and download or copy it again."
     if size == 0:
-        what = "The file is empty (an interrupted download or copy?)."
+        what = "The file is empty (an interrupted download or copy?)." + again
     elif head.startswith(b"version https://git-lfs"):
-        what = "The file is a Git LFS pointer, not the weights (fetch it with `git lfs pull`)."
+        what = (
+            "The file is a Git LFS pointer, not the weights: fetch it with `git lfs pull`, or "
+            "download or copy it again."
+        )
     elif head.lstrip().startswith(b"<"):
-        what = "The file looks like an HTML/XML page (an error page saved instead of weights?)."
-    elif head.startswith(b"PK\x03\x04") and "weights only" in str(exc).lower():
+        what = (
+            "The file looks like an HTML/XML page (an error page saved instead of weights?)."
+            + again
+        )
+    elif head.startswith(b"PK\x03\x04") and refused:
         what = (
             "It is a PyTorch file, but it holds Python objects other than tensors, which are "
-            "refused for safety (weights_only=True). Re-save only the state dict, e.g. "
-            "torch.save({'model': model.state_dict()}, path), from a source you trust."
+            "refused for safety (weights_only=True: unpickling them could run code). If it "
+            f"comes from a source you trust, re-save only the weights once: {convert_command(path)}"
+        )
+    elif head.startswith(_LEGACY_TORCH_HEAD) and refused:
+        what = (
+            "It is in PyTorch's old (pre-1.6) pickle format and holds Python objects other than "
+            "tensors, which are refused for safety (weights_only=True: unpickling them could "
+            "run code). It is not necessarily corrupt. If it comes from a source you trust, "
+            f"convert it once: {convert_command(path)}"
+        )
+    elif head.startswith(_PICKLE_HEADS) and refused:
+        what = (
+            "It is a raw Python pickle (written with pickle.dump, not torch.save), an old "
+            "format that is refused for safety (weights_only=True: unpickling it could run "
+            "code). It is not necessarily corrupt. If it comes from a source you trust, "
+            f"convert it once: {convert_command(path, raw_pickle=True)}"
+        )
+    elif head.startswith(b"PK\x03\x04"):
+        what = (
+            f"It is an incomplete PyTorch file ({size} bytes; {detail or 'unreadable'}): the "
+            "file is corrupt or truncated (an interrupted download or copy?)." + again
         )
     else:
         what = (
             f"It is not a valid PyTorch checkpoint ({size} bytes): the file is corrupt or "
-            "truncated (an interrupted download or copy?)."
+            "truncated (an interrupted download or copy?)." + again
         )
-    return (
-        f"Cannot load checkpoint {path}. {what} Delete it and download or copy it again. [{reason}]"
-    )
+    return f"Cannot load checkpoint {path}. {what} [{reason}]"
+
+
+def check_finite(state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Refuse a state dict whose floating-point tensors hold NaN or infinite values.
+
+    A model with such weights runs, but gives NaN logits that become empty masks everywhere
+    (a diverged training run, or a damaged file). Raises :class:`CheckpointError` naming the
+    tensors and how many bad values each holds.
+    """
+    bad = []
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                count = int(finite.numel() - finite.sum())
+                bad.append(f"{key} ({count} of {tensor.numel()} values)")
+    if bad:
+        raise CheckpointError(
+            f"Checkpoint {source} holds NaN or infinite weights in {len(bad)} tensor(s): "
+            f"{_format_list(bad)}. A model with them gives empty masks everywhere. The file "
+            "is damaged or comes from a diverged training run: download or copy it again, "
+            "or use another checkpoint."
+        )
 
 
 def _extract_state_dict(data: object, path: Path) -> dict[str, Tensor]:
@@ -203,7 +291,41 @@ def apply_state_dict(
             source=source,
             identified=identified,
         )
+    state_dict = _to_model_dtypes(state_dict, expected, source)
     model.load_state_dict(state_dict, strict=True, assign=assign)
+
+
+def _to_model_dtypes(
+    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str
+) -> dict[str, Tensor]:
+    """``state_dict`` with floating-point tensors cast to the model's dtypes.
+
+    A half-precision (fp16 / bf16) or float64 checkpoint loads into the float32 model, exactly
+    as its values are (float64 rounded to float32); without the cast, ``assign=True`` would keep
+    the file's dtype and the first frame would fail deep in torch ("Input type (float) and bias
+    type (c10::Half) should be the same"). Any other dtype difference (an integer or complex
+    tensor where the model has floats) raises :class:`CheckpointError` naming the tensors.
+    """
+    converted, wrong = {}, []
+    for key, tensor in state_dict.items():
+        want = expected[key].dtype
+        if tensor.dtype == want:
+            converted[key] = tensor
+        elif tensor.is_floating_point() and want.is_floating_point:
+            converted[key] = tensor.to(want)
+        else:
+            wrong.append(f"{key}: {tensor.dtype}, expected {want}")
+    if wrong:
+        raise CheckpointError(
+            f"Checkpoint {source} has tensors of an unusable dtype ({len(wrong)}): "
+            f"{_format_list(wrong)}. Floating-point weights of any precision are accepted; "
+            "these are not. Nothing was loaded."
+        )
+    narrowed = {
+        k: v for k, v in converted.items() if v is not state_dict[k] and state_dict[k].itemsize > 4
+    }
+    check_finite(narrowed, f"{source} (after rounding float64 to float32)")
+    return converted
 
 
 def _mismatch_message(
