@@ -22,7 +22,8 @@ import shutil
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,12 @@ from tqdm.auto import tqdm
 
 from .checkpoint import temp_path_beside
 from .configs import MODEL_NAMES, get_config
-from .errors import CheckpointError, DownloadError, ModelNotFoundError
+from .errors import CacheError, CheckpointError, DownloadError, ModelNotFoundError
 
 __all__ = [
     "CHECKPOINTS",
     "ENV_HOME",
+    "CachedCheckpoint",
     "CheckpointSpec",
     "cache_dir",
     "checkpoint_status",
@@ -128,25 +130,62 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
 # --------------------------------------------------------------------------- cache
 
 
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("napari-sam2", appauthor=False))
+
+
 def cache_dir(*, create: bool = True) -> Path:
     """The root of napari-sam2's cache: ``$NAPARI_SAM2_HOME``, else the user cache directory.
 
     Args:
         create: make the directory if it does not exist yet.
+
+    Raises:
+        CacheError: the folder (or a folder above it) is a file, or it cannot be created.
     """
     env = os.environ.get(ENV_HOME)
     if env:
-        root = Path(env).expanduser()
+        root, source = Path(env).expanduser(), f"{ENV_HOME}={env!r}"
     else:
-        root = Path(platformdirs.user_cache_dir("napari-sam2", appauthor=False))
+        root, source = _default_cache_dir(), "the default cache folder"
+    _check_folder(root, source)
     if create:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(
+                f"Cannot create the checkpoint cache folder {root} ({source}): "
+                f"{exc.strerror or exc}. Set {ENV_HOME} to a folder you can write to."
+            ) from exc
     return root
+
+
+def _check_folder(root: Path, source: str) -> None:
+    """Raise :class:`CacheError` when ``root`` or an existing folder above it is not a folder."""
+    for path in (root, *root.parents):
+        if path.exists():
+            if path.is_dir():
+                return
+            what = "points at a file" if path == root else f"lies below a file ({path})"
+            default = (
+                ""
+                if source.startswith("the default")
+                else (f", or unset it to use {_default_cache_dir()}")
+            )
+            raise CacheError(
+                f"{source} {what}, not a folder: the checkpoint cache must be a folder. Set "
+                f"{ENV_HOME} to a folder (it is created if missing){default}."
+            )
 
 
 def checkpoints_dir(*, create: bool = True) -> Path:
     """The folder holding checkpoint files: ``cache_dir() / "checkpoints"``."""
     path = cache_dir(create=create) / "checkpoints"
+    if path.exists() and not path.is_dir():
+        raise CacheError(
+            f"{path} is a file, but the checkpoint cache needs a folder there: move the file "
+            f"away, or set {ENV_HOME} to another folder."
+        )
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
@@ -171,22 +210,109 @@ def _cache_path(spec: CheckpointSpec, *, create: bool = False) -> Path:
     return checkpoints_dir(create=create) / spec.file_name
 
 
-def find_checkpoint(name: str | CheckpointSpec) -> Path | None:
-    """The cached checkpoint file of model ``name``, or ``None``. Never uses the network.
+@dataclass(frozen=True)
+class CachedCheckpoint:
+    """What the cache holds for one official model.
 
-    Only checks that the file exists (hashing a large file on every lookup would be slow);
-    files in the cache were verified when they were downloaded or imported.
+    Attributes:
+        name: the model name.
+        path: where its file is, or would be.
+        state: ``"present"`` (complete as far as can be seen without hashing), ``"incomplete"``
+            (cut short: an interrupted download or copy), ``"invalid"`` (something else under
+            that name: a folder, a file of the wrong size, not a PyTorch checkpoint) or
+            ``"missing"``.
+        size: the file's size in bytes, or None.
+        detail: why it is incomplete or invalid, in words.
+
+    Iterating gives ``(name, path)`` with ``path`` None unless the file is present, as the
+    older ``checkpoint_status`` pairs did (``for name, path in checkpoint_status()``).
+    """
+
+    name: str
+    path: Path
+    state: str
+    size: int | None = None
+    detail: str = ""
+
+    @property
+    def present(self) -> bool:
+        return self.state == "present"
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.name, self.path if self.present else None))
+
+
+def inspect_checkpoint(name: str | CheckpointSpec) -> CachedCheckpoint:
+    """The cache entry of model ``name``, checked without reading the whole file.
+
+    A present file must have the registry's size (where it is pinned) and be a complete
+    PyTorch zip archive: its end record must be there and every member must lie inside the
+    file, which any truncation breaks. The SHA-256 is checked when a file enters the cache
+    (download, import), not here: hashing a large file on every lookup would be slow.
 
     Raises:
         ValueError: unknown model name.
+        CacheError: the cache folder is unusable (see :func:`cache_dir`).
     """
-    path = _cache_path(_spec(name))
-    return path if path.is_file() else None
+    spec = _spec(name)
+    path = _cache_path(spec)
+    if not path.exists():
+        return CachedCheckpoint(spec.name, path, "missing")
+    if not path.is_file():
+        return CachedCheckpoint(spec.name, path, "invalid", None, "it is a folder, not a file")
+    size = path.stat().st_size
+    state, detail = _inspect_file(path, size, spec.size_bytes)
+    return CachedCheckpoint(spec.name, path, state, size, detail)
 
 
-def checkpoint_status() -> list[tuple[str, Path | None]]:
-    """``(model name, cached file or None)`` for every official model, in registry order."""
-    return [(name, find_checkpoint(name)) for name in MODEL_NAMES if name in CHECKPOINTS]
+def _inspect_file(path: Path, size: int, expected: int | None) -> tuple[str, str]:
+    """``(state, detail)`` of a checkpoint file of ``size`` bytes (see CachedCheckpoint)."""
+    if size == 0:
+        return "incomplete", "the file is empty"
+    if expected is not None and size < expected:
+        return "incomplete", f"{size} of {expected} bytes"
+    if expected is not None and size != expected:
+        return "invalid", f"{size} bytes, expected {expected}"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        return "invalid", "not a PyTorch checkpoint (zip) file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return "incomplete", f"{size} bytes, the archive's end record is missing ({exc})"
+    cut = [m.filename for m in members if m.header_offset + m.compress_size > size]
+    if cut or not members:
+        return "incomplete", f"{size} bytes, {len(cut)} archive member(s) cut short"
+    return "present", ""
+
+
+def find_checkpoint(name: str | CheckpointSpec) -> Path | None:
+    """The cached checkpoint file of model ``name``, or ``None``. Never uses the network.
+
+    A file that is incomplete (cut short) or not a checkpoint counts as absent; see
+    :func:`inspect_checkpoint` for what is checked and :func:`ensure_checkpoint` for the
+    error that names the problem.
+
+    Raises:
+        ValueError: unknown model name.
+        CacheError: the cache folder is unusable.
+    """
+    entry = inspect_checkpoint(name)
+    return entry.path if entry.present else None
+
+
+def checkpoint_status() -> list[CachedCheckpoint]:
+    """The cache entry of every official model, in registry order.
+
+    Each entry iterates as ``(model name, cached file or None)``; its ``state`` says
+    ``present``, ``incomplete``, ``invalid`` or ``missing``, and ``detail`` why.
+
+    Raises:
+        CacheError: the cache folder is unusable (e.g. ``$NAPARI_SAM2_HOME`` is a file).
+    """
+    return [inspect_checkpoint(name) for name in MODEL_NAMES if name in CHECKPOINTS]
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -385,7 +511,7 @@ def _manual_install_hint(spec: CheckpointSpec) -> str:
     """How to put a checkpoint in place without this package's download."""
     try:
         target: Path | str = _cache_path(spec)
-    except OSError:  # pragma: no cover - cache location unusable
+    except (OSError, CacheError):  # cache location unusable
         target = f"<cache>/checkpoints/{spec.file_name}"
     return (
         f"To install it by hand, get {spec.url} with a browser or another tool and either put "
@@ -411,18 +537,26 @@ def ensure_checkpoint(
     With ``allow_download=False`` this never touches the network.
 
     Raises:
-        ModelNotFoundError: not cached and downloading not allowed; the message says where to
-            put the file, how to allow downloads, and the URL.
+        ModelNotFoundError: not cached (or cached incomplete) and downloading not allowed; the
+            message says where to put the file, how to allow downloads, and the URL.
         DownloadError: the download was allowed but failed.
         ValueError: unknown model name.
     """
     spec = _spec(name)
-    found = find_checkpoint(spec)
-    if found is not None:
-        return found
-    if allow_download:
+    entry = inspect_checkpoint(spec)
+    if entry.present:
+        return entry.path
+    if allow_download:  # replaces an incomplete file once the new one is verified
         return download_checkpoint(
             spec, progress=progress, timeout=timeout, on_progress=on_progress
+        )
+    if entry.state != "missing":
+        raise ModelNotFoundError(
+            f"The cached {spec.name!r} checkpoint {entry.path} is {entry.state} "
+            f"({entry.detail}), so it cannot be used. Download it again (allow_download=True, "
+            f"or sam2_engine.weights.download_checkpoint({spec.name!r}), replaces it), or "
+            f"import a good copy: sam2_engine.weights.import_checkpoint({spec.name!r}, "
+            f"'/path/to/{spec.file_name}')."
         )
     raise ModelNotFoundError(
         f"The {spec.name!r} checkpoint is not in the cache ({_cache_path(spec)}), and "

@@ -20,7 +20,7 @@ import torch
 from sam2_engine import weights
 from sam2_engine.checkpoint import read_checkpoint
 from sam2_engine.configs import MODEL_NAMES
-from sam2_engine.errors import CheckpointError, DownloadError, ModelNotFoundError
+from sam2_engine.errors import CacheError, CheckpointError, DownloadError, ModelNotFoundError
 from sam2_engine.weights import (
     CHECKPOINTS,
     CheckpointSpec,
@@ -188,6 +188,61 @@ def test_find_and_status(home: Path) -> None:
     path.write_bytes(PAYLOAD)
     assert find_checkpoint(NAME) == path
     assert dict(checkpoint_status())[NAME] == path
+
+
+def test_status_verifies_what_the_cache_holds(home: Path) -> None:
+    """A truncated, empty or foreign file is not "present"; each entry says why."""
+    path = checkpoints_dir() / f"{NAME}.pt"
+    for content, state, detail in [
+        (PAYLOAD[: len(PAYLOAD) * 2 // 3], "incomplete", "end record is missing"),
+        (b"", "incomplete", "empty"),
+        (b"<html>not found</html>", "invalid", "not a PyTorch checkpoint"),
+        (PAYLOAD, "present", ""),
+    ]:
+        path.write_bytes(content)
+        entry = weights.inspect_checkpoint(NAME)
+        assert (entry.state, entry.size) == (state, len(content))
+        assert detail in entry.detail
+        assert dict(checkpoint_status())[NAME] == (path if state == "present" else None)
+        assert find_checkpoint(NAME) == (path if state == "present" else None)
+        assert next(e for e in checkpoint_status() if e.name == NAME).state == state
+    assert all(e.state == "missing" for e in checkpoint_status() if e.name != NAME)
+
+
+def test_pinned_size_is_checked(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_spec(monkeypatch, size_bytes=len(PAYLOAD) + 10)
+    (checkpoints_dir() / f"{NAME}.pt").write_bytes(PAYLOAD)
+    entry = weights.inspect_checkpoint(NAME)
+    assert entry.state == "incomplete" and f"{len(PAYLOAD)} of {len(PAYLOAD) + 10}" in entry.detail
+
+
+def test_incomplete_cached_file_is_replaced_by_an_allowed_download(
+    server: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = checkpoints_dir() / f"{NAME}.pt"
+    cached.write_bytes(PAYLOAD[:100])
+    use_spec(monkeypatch, url=f"{server}/good.pt")
+    with pytest.raises(ModelNotFoundError, match="is incomplete .* Download it again"):
+        ensure_checkpoint(NAME, allow_download=False)
+    assert cached.read_bytes() == PAYLOAD[:100]  # refused, left as it was
+    assert ensure_checkpoint(NAME, allow_download=True, progress=False) == cached
+    assert cached.read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_home_that_is_a_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, below):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    monkeypatch.setenv(weights.ENV_HOME, str(a_file / "sub" if below else a_file))
+    for call in (
+        checkpoint_status,
+        lambda: find_checkpoint(NAME),
+        lambda: ensure_checkpoint(NAME, allow_download=False),
+        lambda: checkpoints_dir(create=True),
+    ):
+        with pytest.raises(CacheError, match="lies below a file" if below else "points at a file"):
+            call()
+    assert a_file.read_text() == "not a folder"
 
 
 # --------------------------------------------------------------------------- download
