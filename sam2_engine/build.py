@@ -11,6 +11,7 @@ from .checkpoint import apply_state_dict, read_checkpoint, save_checkpoint
 from .configs import Sam2Config, get_config
 from .devices import resolve_device
 from .modeling.sam2_model import Sam2Model
+from .resources import check_memory, estimate_model_bytes, model_memory_hint
 from .weights import ensure_checkpoint
 
 #: The bias of the decoder's object-score head; see :func:`build_model`.
@@ -20,7 +21,22 @@ OBJECT_SCORE_BIAS_KEY = "sam_mask_decoder.pred_obj_score_head.layers.2.bias"
 def _config(name_or_config: str | Sam2Config) -> Sam2Config:
     if isinstance(name_or_config, Sam2Config):
         return name_or_config
+    if not isinstance(name_or_config, str):
+        raise TypeError(
+            f"name_or_config must be a model name such as 'sam2.1_hiera_tiny' or a Sam2Config, "
+            f"got {type(name_or_config).__name__}"
+        )
     return get_config(name_or_config)
+
+
+def _check_memory(config: Sam2Config, device: torch.device) -> None:
+    """Refuse a model whose estimated memory for one frame exceeds what ``device`` has."""
+    check_memory(
+        estimate_model_bytes(config),
+        device,
+        f"Model {config.name!r} at image_size={config.image_size}",
+        model_memory_hint(config),
+    )
 
 
 def load_model(
@@ -47,9 +63,12 @@ def load_model(
         ModelNotFoundError / DownloadError: no checkpoint on disk and none could be fetched.
         CheckpointError: the file is missing, not a checkpoint or truncated.
         CheckpointMismatchError: the file is for another model (lists the differing keys).
+        InsufficientMemoryError: the model at its ``image_size`` needs more memory than
+            ``device`` has (an up-front estimate, see ``sam2_engine.resources``).
     """
     config = _config(name_or_config)
     target = resolve_device(device)
+    _check_memory(config, target)
     if checkpoint is None:
         checkpoint = ensure_checkpoint(
             config.name, allow_download=allow_download, progress=progress
@@ -78,13 +97,15 @@ def build_model(
             path is exercised.
     """
     config = _config(name_or_config)
+    target = resolve_device(device)
+    _check_memory(config, target)
     if seed is not None:
         torch.manual_seed(seed)
     model = Sam2Model(config)
     if object_score_bias:
         with torch.no_grad():
             model.state_dict()[OBJECT_SCORE_BIAS_KEY].add_(object_score_bias)
-    return model.to(resolve_device(device)).eval()
+    return model.to(target).eval()
 
 
 def save_random_checkpoint(

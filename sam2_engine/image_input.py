@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .errors import ImageInputError
+from .resources import check_memory, estimate_image_bytes, frame_memory_hint
 
 
 def check_image(image, name: str = "image") -> np.ndarray:
@@ -35,12 +36,25 @@ def check_image(image, name: str = "image") -> np.ndarray:
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageInputError(f"{name} is empty: shape {image.shape}")
+    if image.dtype.kind == "c":
+        raise ImageInputError(
+            f"{name} holds complex numbers ({image.dtype}); the model needs real intensities "
+            "and would drop the imaginary part. Convert it first: np.abs(image) for the "
+            "magnitude, image.real or image.imag for one part"
+        )
     if image.dtype == bool or image.dtype.kind not in "uif":
         raise ImageInputError(
             f"{name} must hold numbers (uint8, uint16, float...), got {image.dtype}"
         )
     if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
         raise ImageInputError(f"{name} contains NaN or infinite values; replace them first")
+    height, width = image.shape[:2]
+    check_memory(
+        estimate_image_bytes(height, width, image.dtype, 1 if image.ndim == 2 else 3),
+        "cpu",
+        f"Preparing {name} of {height}x{width} {image.dtype}",
+        frame_memory_hint(),
+    )
     return image
 
 

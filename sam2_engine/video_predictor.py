@@ -39,6 +39,7 @@ from .prompts import (
     check_point_count,
     prompt_points,
 )
+from .resources import check_frame_memory
 from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
 
 #: Default budget of the per-session image feature cache (about 16 frames of a 1024 model).
@@ -142,6 +143,7 @@ class VideoPredictor:
             **frame_options: passed to ``open_frames`` (axes, axis, channel, contrast_limits).
         """
         frames = open_frames(video, **frame_options)
+        check_frame_memory(frames)  # a frame too large for this machine: refused now
         map_large_blocks()  # flat process memory over long propagations (see allocator.py)
         storage = torch.device("cpu") if offload_state_to_cpu else self.device
         return VideoState(
