@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 
@@ -53,46 +51,3 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if kind == "mps" and not _mps_available():
         raise ValueError("device='mps' was asked for, but Apple MPS is not available here.")
     return torch.device(name)
-
-
-_PRECISIONS = {
-    "fp32": None,
-    "float32": None,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-}
-
-
-def resolve_precision(
-    precision: str | torch.dtype | None, device: torch.device
-) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` ("fp32", "bf16" or "fp16"); None means exact fp32.
-
-    Reduced precision is opt-in: it is faster (bf16 on GPUs and on CPUs with AVX512-bf16) but
-    moves masks slightly away from the exact fp32 result.
-    """
-    if precision is None or precision == torch.float32:
-        return None
-    if isinstance(precision, torch.dtype):
-        dtype = precision
-    else:
-        try:
-            dtype = _PRECISIONS[str(precision).lower()]
-        except KeyError:
-            raise ValueError(
-                f"Unknown precision {precision!r}: use 'fp32' (exact), 'bf16' or 'fp16'."
-            ) from None
-    if dtype == torch.float16 and device.type == "cpu":
-        raise ValueError("precision='fp16' is for GPUs; on the CPU use 'bf16' or 'fp32'.")
-    if dtype not in (None, torch.bfloat16, torch.float16):
-        raise ValueError(f"precision must be fp32, bf16 or fp16, got {dtype}")
-    return dtype
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """A ``torch.autocast`` context for ``dtype``, or a no-op for exact fp32."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)

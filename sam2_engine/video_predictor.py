@@ -19,18 +19,19 @@ Differences, all on purpose:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
 
 from .allocator import map_large_blocks
-from .devices import autocast, resolve_precision
 from .errors import VideoStateError
 from .feature_cache import FeatureCache
 from .frames import open_frames
 from .memory_bank import gather_memory
 from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
 from .postprocess import fill_holes
+from .precision import compute_model, resolve_precision
 from .prefetch import FramePrefetcher
 from .prompts import (
     check_flag,
@@ -64,8 +65,10 @@ class VideoPredictor:
         feature_cache_bytes: budget of the image feature cache.
         max_frames_in_memory: propagated outputs per object kept in memory; older ones go to
             a temporary folder and come back when needed (None keeps all in memory).
-        precision: "fp32" (exact, default), or "bf16" / "fp16" autocast (faster on GPUs and
-            on CPUs with AVX512-bf16; masks move slightly from the fp32 result).
+        precision: "fp32" (exact, default), or "bf16" / "fp16": the image encoder, memory
+            attention and memory encoder compute in that dtype, the decoder in fp32 (faster
+            on GPUs and on CPUs with fast bf16 units; masks move slightly from the fp32
+            result, see ``sam2_engine.precision``).
     """
 
     def __init__(
@@ -113,7 +116,7 @@ class VideoPredictor:
         self.feature_cache_bytes = feature_cache_bytes
         self.max_frames_in_memory = max_frames_in_memory
         self.precision = precision
-        self._autocast_dtype = resolve_precision(precision, model.device)
+        self._compute_dtype = resolve_precision(precision, model.device)
 
     @property
     def image_size(self) -> int:
@@ -122,6 +125,11 @@ class VideoPredictor:
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @cached_property
+    def _net(self) -> Sam2Model:
+        """The model that computes: a reduced-precision copy for bf16/fp16, made on first use."""
+        return compute_model(self.model, self._compute_dtype)
 
     # ------------------------------------------------------------------ session
     @torch.inference_mode()
@@ -478,7 +486,7 @@ class VideoPredictor:
         feats = state.features.get(frame_idx)
         if feats is None:
             image = state.prefetcher.get(frame_idx).to(state.device)[None]
-            feats = self.model.encode_image(image)
+            feats = self._net.encode_image(image)
             state.features.put(frame_idx, feats)
         return feats
 
@@ -501,57 +509,55 @@ class VideoPredictor:
         prev_logits: torch.Tensor | None = None,
     ) -> tuple[FrameOutput, torch.Tensor]:
         """Segment one object on one frame. Returns what to store and the output logits."""
-        with autocast(state.device, self._autocast_dtype):
-            feats = self._features(state, frame_idx)
-            model = self.model
-            if mask is not None:
-                heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
+        feats = self._features(state, frame_idx)
+        model = self._net
+        if mask is not None:
+            heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
+        else:
+            if is_init_cond:
+                pix_feat = model.add_no_memory(feats.embed)
             else:
-                if is_init_cond:
-                    pix_feat = model.add_no_memory(feats.embed)
-                else:
-                    pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
-                coords = labels = None
-                if points is not None:
-                    coords, labels = points.coords, points.labels
-                heads = model.run_heads(
-                    pix_feat,
-                    feats.high_res,
-                    coords,
-                    labels,
-                    mask_prompt=prev_logits,
-                    multimask_output=self._use_multimask(is_init_cond, points),
-                )
-            maskmem = None
-            if run_memory_encoder:
-                memory, pos = model.encode_memory(
-                    feats.embed,
-                    heads.high_res_masks,
-                    heads.object_score_logits,
-                    binarize=points is not None,
-                )
-                maskmem = self._store_memory(state, memory, pos)
-            masks = heads.low_res_masks
-            if self.fill_hole_area > 0:
-                masks = fill_holes(masks, self.fill_hole_area)
-            out = FrameOutput(
-                pred_masks=masks.to(state.storage_device),
-                obj_ptr=heads.obj_ptr.float(),
-                object_score_logits=heads.object_score_logits.float(),
-                maskmem=maskmem,
+                pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
+            coords = labels = None
+            if points is not None:
+                coords, labels = points.coords, points.labels
+            heads = model.run_heads(
+                pix_feat,
+                feats.high_res,
+                coords,
+                labels,
+                mask_prompt=prev_logits,
+                multimask_output=self._use_multimask(is_init_cond, points),
             )
-            return out, masks
+        maskmem = None
+        if run_memory_encoder:
+            memory, pos = model.encode_memory(
+                feats.embed,
+                heads.high_res_masks,
+                heads.object_score_logits,
+                binarize=points is not None,
+            )
+            maskmem = self._store_memory(state, memory, pos)
+        masks = heads.low_res_masks
+        if self.fill_hole_area > 0:
+            masks = fill_holes(masks, self.fill_hole_area)
+        out = FrameOutput(
+            pred_masks=masks.to(state.storage_device),
+            obj_ptr=heads.obj_ptr.float(),
+            object_score_logits=heads.object_score_logits.float(),
+            maskmem=maskmem,
+        )
+        return out, masks
 
     def _encode_prompted_memory(
         self, state: VideoState, frame_idx: int, out: FrameOutput
     ) -> torch.Tensor:
         """Memory of a prompted frame, from its (binarised) mask, once prompting is done."""
-        with autocast(state.device, self._autocast_dtype):
-            feats = self._features(state, frame_idx)
-            high_res = self.model.upsample_to_input(out.pred_masks.to(state.device))
-            maskmem, pos = self.model.encode_memory(
-                feats.embed, high_res, out.object_score_logits, binarize=True
-            )
+        feats = self._features(state, frame_idx)
+        high_res = self._net.upsample_to_input(out.pred_masks.to(state.device))
+        maskmem, pos = self._net.encode_memory(
+            feats.embed, high_res, out.object_score_logits, binarize=True
+        )
         return self._store_memory(state, maskmem, pos)
 
     def _store_memory(
@@ -572,9 +578,9 @@ class VideoPredictor:
     ) -> torch.Tensor:
         """The frame's features after attending to the object's memories and pointers."""
         memory, memory_pos, num_ptr_tokens = gather_memory(
-            self.model, state, obj, frame_idx, reverse, self.max_cond_frames_in_attn
+            self._net, state, obj, frame_idx, reverse, self.max_cond_frames_in_attn
         )
-        return self.model.attend_to_memory(
+        return self._net.attend_to_memory(
             feats.embed, feats.pos, memory, memory_pos, num_ptr_tokens
         )
 

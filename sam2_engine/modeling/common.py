@@ -7,7 +7,11 @@ from torch import nn
 
 
 class LayerNorm2d(nn.Module):
-    """LayerNorm over the channel axis of a (B, C, H, W) map."""
+    """LayerNorm over the channel axis of a (B, C, H, W) map.
+
+    Statistics and normalisation are computed in float32 also for bf16/fp16 maps, which come
+    back in their own dtype.
+    """
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -16,10 +20,13 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.to(torch.promote_types(dtype, torch.float32))  # no-op for float32
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        weight, bias = self.weight.to(x.dtype), self.bias.to(x.dtype)
+        return (weight[:, None, None] * x + bias[:, None, None]).to(dtype)
 
 
 def activate_in_place(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -230,10 +230,11 @@ class Hiera(nn.Module):
         bicubically, plus the window pattern tiled from the top-left corner.
 
         Returns:
-            (1, C, h, w).
+            (1, C, h, w) float32.
         """
-        background = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
-        window = self.pos_embed_window
+        # resized in float32 whatever the weights' dtype (no-ops for float32 weights)
+        background = F.interpolate(self.pos_embed.float(), size=(h, w), mode="bicubic")
+        window = self.pos_embed_window.float()
         wh, ww = window.shape[-2:]
         tiled = window.tile(1, 1, math.ceil(h / wh), math.ceil(w / ww))
         if tiled.shape[-2:] != (h, w):
@@ -244,7 +245,7 @@ class Hiera(nn.Module):
         """image (B, 3, S, S) -> the last block output of each stage, finest first, as
         (B, C_i, S/s_i, S/s_i) views of channel-last memory (s_i = 4, 8, 16, 32)."""
         x = self.patch_embed(image)  # (B, C, H, W)
-        x = x + self.position_embedding(*x.shape[-2:])
+        x = x + self.position_embedding(*x.shape[-2:]).to(self.pos_embed.dtype)
         x = x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
 
         outputs = []

@@ -65,7 +65,8 @@ class FpnNeck(nn.Module):
         for level in range(last, -1, -1):
             lateral = self.convs[last - level](stages[level])
             if level in self.top_down_levels and coarser is not None:
-                # float32 like the official neck, so that bf16 autocast sums in full precision
+                # summed in float32 like the official neck (this level is float32 also when
+                # the encoder computes in a reduced precision)
                 up = F.interpolate(coarser.float(), size=lateral.shape[-2:], mode="nearest")
                 lateral = lateral + up
             outputs[level] = coarser = lateral
@@ -90,13 +91,15 @@ class ImageEncoder(nn.Module):
         """Encode a batch of normalised images.
 
         Args:
-            image: (B, 3, S, S) ImageNet-normalised pixels.
+            image: (B, 3, S, S) ImageNet-normalised pixels; converted to the dtype of the
+                encoder's weights (bf16 or fp16 in a reduced-precision copy of the model).
 
         Returns:
             features: three maps at strides 4, 8, 16, each (B, hidden_dim, S/s, S/s).
             positions: their sine position maps, same shapes (expanded views of a cached
                 (1, hidden_dim, S/s, S/s) map).
         """
+        image = image.to(self.trunk.pos_embed.dtype)
         levels = self.neck(self.trunk(image))
         features = levels[: len(levels) - self.num_dropped_levels]
         positions = []

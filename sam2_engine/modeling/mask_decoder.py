@@ -152,8 +152,14 @@ class MaskDecoder(nn.Module):
         """All mask-token outputs, before any selection (arguments as in ``forward``).
 
         Returns:
-            masks (B, 4, 4h, 4w), iou_pred (B, 4), mask tokens (B, 4, C), object logits (B, 1).
+            masks (B, 4, 4h, 4w), iou_pred (B, 4), mask tokens (B, 4, C), object logits (B, 1),
+            in the dtype of the decoder's weights: image maps computed in a reduced precision
+            are converted to it.
         """
+        dtype = self.iou_token.weight.dtype
+        image_embeddings = image_embeddings.to(dtype)
+        if high_res_features is not None:
+            high_res_features = [f.to(dtype) for f in high_res_features]
         b = sparse_prompt_embeddings.shape[0]
         heads = [self.iou_token.weight, self.mask_tokens.weight]
         if self.pred_obj_scores:

@@ -97,11 +97,9 @@ class RotaryAttention(nn.Module):
         k = self.k_proj(keys)
         apply_rotary_(k[:, :num_rotated_keys], table)
         narrow_values = values.shape[-1] < q.shape[-1]
-        float32_on_cpu = (
-            q.device.type == "cpu" and q.dtype == k.dtype == values.dtype == torch.float32
-        )
+        on_cpu = q.device.type == "cpu" and q.dtype == k.dtype == values.dtype
         # the blockwise path writes into buffers (out=), which autograd cannot follow
-        if narrow_values and float32_on_cpu and not torch.is_grad_enabled():
+        if narrow_values and on_cpu and not torch.is_grad_enabled():
             out = self.v_proj(attend_in_query_chunks(q, k, values))  # (B, T, C)
         else:
             v = self.v_proj(values)
@@ -202,14 +200,15 @@ class MemoryAttention(nn.Module):
           curr (torch.Tensor): (B, h*w, d_model) current-frame features, row-major grid order.
           curr_pos (torch.Tensor): (B, h*w, d_model) their sine position encoding.
           memory (torch.Tensor): (B, M, kv_in_dim) memory tokens: k spatial memories of h*w
-            tokens each, then ``num_obj_ptr_tokens`` object-pointer tokens. A dtype other than
-            ``curr``'s (e.g. memories stored in bfloat16) is converted to ``curr``'s.
+            tokens each, then ``num_obj_ptr_tokens`` object-pointer tokens.
           memory_pos (torch.Tensor): (B, M, kv_in_dim) position encoding of the memory tokens.
+          All four are converted to the dtype of the layers' weights (e.g. memories stored in
+          bfloat16 to float32, or everything to bfloat16 in a reduced-precision copy).
           num_obj_ptr_tokens (int): number of trailing pointer tokens (not rotated).
           grid_size (tuple[int, int]): (h, w) of the feature grid.
 
         Returns:
-          (B, h*w, d_model) memory-conditioned features.
+          (B, h*w, d_model) memory-conditioned features, in the weights' dtype.
         """
         height, width = grid_size
         num_tokens = height * width
@@ -222,10 +221,11 @@ class MemoryAttention(nn.Module):
                 f"not a whole number of {grid_size} memory frames"
             )
         table = rotary_table(self.d_model, grid_size, self.rope_theta, curr.device)
-        memory = memory.to(curr.dtype)
-        memory_keys = memory + memory_pos.to(curr.dtype)  # (B, M, kv_in_dim), shared by layers
+        dtype = self.norm.weight.dtype
+        memory = memory.to(dtype)
+        memory_keys = memory + memory_pos.to(dtype)  # (B, M, kv_in_dim), shared by layers
 
-        x = curr + 0.1 * curr_pos
+        x = curr.to(dtype) + 0.1 * curr_pos.to(dtype)
         for layer in self.layers:
             x = layer(x, memory_keys, memory, table, num_spatial)
         return self.norm(x)

@@ -115,10 +115,13 @@ class MemoryEncoder(nn.Module):
             is applied here).
 
         Returns:
-          memory (torch.Tensor): (B, out_dim, h, w).
+          memory (torch.Tensor): (B, out_dim, h, w), in the dtype of the encoder's weights
+            (both inputs are converted to it).
           memory position map (torch.Tensor): (B, out_dim, h, w) sine encoding, in the
             memory's dtype.
         """
+        dtype = self.pix_feat_proj.weight.dtype
+        pix_feat, mask = pix_feat.to(dtype), mask.to(dtype)
         mask_feat = self.mask_downsampler(mask)
         if mask_feat.shape[-2:] != pix_feat.shape[-2:]:
             raise ValueError(
