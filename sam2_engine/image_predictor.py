@@ -8,15 +8,17 @@ a leading batch axis B for B boxes or B point sets.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .devices import autocast, resolve_precision
 from .errors import PromptError
 from .image_input import check_image, image_to_tensor
 from .modeling.sam2_model import ImageFeatures, Sam2Model
 from .postprocess import fill_holes, remove_sprinkles
+from .precision import compute_model, resolve_precision
 from .prompts import check_flag, check_number, prompt_points, to_model_coords
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,8 +39,9 @@ class ImagePredictor:
         mask_threshold: logit threshold of the returned masks.
         max_hole_area: fill background holes up to this area (low-res pixels) before upsampling.
         max_sprinkle_area: remove foreground specks up to this area before upsampling.
-        precision: "fp32" (exact, default), or "bf16" / "fp16" autocast (opt-in, faster on
-            GPUs and AVX512-bf16 CPUs; masks move slightly).
+        precision: "fp32" (exact, default), or "bf16" / "fp16": the image encoder computes
+            in that dtype, the decoder in fp32 (opt-in; faster on GPUs and on CPUs with fast
+            bf16 units; masks move slightly, see ``sam2_engine.precision``).
     """
 
     def __init__(
@@ -54,7 +57,7 @@ class ImagePredictor:
         max_sprinkle_area = check_number(max_sprinkle_area, "max_sprinkle_area", minimum=0)
         self.model = model.eval()
         self.precision = precision
-        self._autocast_dtype = resolve_precision(precision, model.device)
+        self._compute_dtype = resolve_precision(precision, model.device)
         self.mask_threshold = mask_threshold
         self.max_hole_area = max_hole_area
         self.max_sprinkle_area = max_sprinkle_area
@@ -63,6 +66,11 @@ class ImagePredictor:
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @cached_property
+    def _net(self) -> Sam2Model:
+        """The model that computes: a reduced-precision copy for bf16/fp16, made on first use."""
+        return compute_model(self.model, self._compute_dtype)
 
     def reset_predictor(self) -> None:
         """Forget the current image(s)."""
@@ -130,8 +138,7 @@ class ImagePredictor:
         self._is_batch = True
 
     def _encode(self, batch: torch.Tensor) -> ImageFeatures:
-        with autocast(self.device, self._autocast_dtype):
-            feats = self.model.encode_image(batch)
+        feats = self._net.encode_image(batch)
         # still images see the learned "no memory" embedding, as in training
         feats.embed = self.model.add_no_memory(feats.embed)
         return feats
@@ -256,17 +263,16 @@ class ImagePredictor:
         feats = self._features.select(index)
         prompt_encoder = self.model.sam_prompt_encoder
         points = None if coords is None else (coords, labels)
-        with autocast(self.device, self._autocast_dtype):
-            sparse, dense = prompt_encoder(points=points, boxes=None, masks=masks_in)
-            low_res, ious, _, _ = self.model.sam_mask_decoder(
-                image_embeddings=feats.embed,
-                image_pe=prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask_output,
-                repeat_image=coords is not None and coords.shape[0] > 1,
-                high_res_features=feats.high_res,
-            )
+        sparse, dense = prompt_encoder(points=points, boxes=None, masks=masks_in)
+        low_res, ious, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=feats.embed,
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=coords is not None and coords.shape[0] > 1,
+            high_res_features=feats.high_res,
+        )
         masks = self._postprocess(low_res.float(), (height, width))
         low_res = low_res.float().clamp(-32.0, 32.0)
         if not return_logits:
@@ -324,17 +330,16 @@ class ImagePredictor:
         masks_in = None if mask_input is None else mask_input.float().to(self.device)
         feats = self._features.select(image_index)
         prompt_encoder = self.model.sam_prompt_encoder
-        with autocast(self.device, self._autocast_dtype):
-            sparse, dense = prompt_encoder(points=(coords, labels), boxes=None, masks=masks_in)
-            low_res, ious, _, _ = self.model.sam_mask_decoder(
-                image_embeddings=feats.embed,
-                image_pe=prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask_output,
-                repeat_image=coords.shape[0] > 1,
-                high_res_features=feats.high_res,
-            )
+        sparse, dense = prompt_encoder(points=(coords, labels), boxes=None, masks=masks_in)
+        low_res, ious, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=feats.embed,
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=coords.shape[0] > 1,
+            high_res_features=feats.high_res,
+        )
         return low_res.float(), ious.float()
 
     @torch.inference_mode()
