@@ -17,6 +17,7 @@ ask_torch_for_huge_pages()
 # parts (frame sources, sinks, configs) can be used without paying for torch (e.g. the napari
 # reader opening a video).
 _EXPORTS = {
+    "AutomaticMaskGenerator": "automask",
     "build_model": "build",
     "load_model": "build",
     "save_random_checkpoint": "build",
