@@ -12,52 +12,58 @@ imports Qt or napari. It owns
 - the settings, the per-frame object scores and an undo stack of prompt edits and results;
 - the engine (:class:`~napari_sam2._engine_link.EngineLink`), driven through *plans*.
 
-Engine work happens in jobs: the view asks for a plan on the main thread while no job runs
-(:meth:`TrackingController.sync_plan`, :meth:`TrackingController.propagation_plan`), runs
-:meth:`TrackingController.run` in a worker thread (what a job does is :mod:`napari_sam2._jobs`),
-and hands every yielded :class:`FrameResult` back to :meth:`TrackingController.accept` on the
-main thread, which writes the label store and records what it replaced for undo.
+Engine work happens in jobs (its side of the controller is :class:`~napari_sam2._jobs.EngineJobs`):
+the view asks for a plan on the main thread while no job runs (``sync_plan``,
+``propagation_plan``), runs ``run`` in a worker thread, and hands every yielded
+:class:`FrameResult` back to :meth:`TrackingController.accept` on the main thread, which writes
+the label store and records what it replaced for undo (:mod:`napari_sam2._label_updates`).
+Per-image state, its parking and the session file's view of it are
+:mod:`napari_sam2._image_state`.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
-from napari_sam2._engine_link import DownloadProgress, EngineLink
+from napari_sam2._engine_link import EngineLink
 from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
-from napari_sam2._jobs import propagation_notes, propagation_range, run_plan
-from napari_sam2._label_updates import with_object_mask, with_tracked_labels
+from napari_sam2._image_state import (
+    MAX_OBJECT_ID,
+    ImageState,
+    apply_session,
+    capture,
+    restore,
+    revert,
+    session_of,
+    snapshot,
+)
+from napari_sam2._jobs import EngineJobs
+from napari_sam2._label_updates import accept_result, write_frame
 from napari_sam2._palette import object_color
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import (
     FrameResult,
-    JobStatus,
     LabelStore,
     ObjectInfo,
-    Plan,
     PluginInputError,
     PromptKey,
     Settings,
 )
-from napari_sam2.session import FramePrompt, Session, SessionError, SessionObject
+from napari_sam2.session import FramePrompt, Session
 from napari_sam2.tracking.models import ModelChoice
-from napari_sam2.tracking.plan import plan as plan_passes
 from sam2_engine.constants import DIRECTIONS
 from sam2_engine.options import OptionsError, PredictorOptions
 
-#: Largest object id: labels are stored as uint16.
-MAX_OBJECT_ID = 2**16 - 1
-
 
 # ---------------------------------------------------------------------- the controller
-class TrackingController:
+class TrackingController(EngineJobs):
     """One tracking session (one per viewer, see :func:`controller_for`)."""
 
     image_changed = Signal()
@@ -88,6 +94,7 @@ class TrackingController:
         self.skipped_protected: list[int] = []
         self._book = PromptBook()
         self.history = UndoHistory()
+        self._parked: dict[str, ImageState] = {}
 
     # ------------------------------------------------------------------ image and model
     def set_image(self, image: ImageSpec | None) -> None:
@@ -103,27 +110,41 @@ class TrackingController:
                 self.settings.last_frame = last
             self.settings.first_frame = min(self.settings.first_frame, last)
 
-    def clear(self) -> None:
-        """Forget objects, prompts, protected frames, scores and history (another image).
+    def switch_image(self, image: ImageSpec | None) -> bool:
+        """Track another image (a different layer): this image's objects, prompts, painted
+        frames, scores, undo history and frame range are parked, and the new image's come
+        back if it was tracked before. Returns whether they came back.
 
         The engine drops the old prompts at the next job.
         """
-        self._book.clear()
-        self.objects = []
-        self.active = None
-        self.protected = set()
-        self.scores = {}
-        self.skipped_protected = []
-        self.history.clear()
+        if self.image is not None:
+            state = capture(self)
+            if not state.is_empty:
+                self._parked[self.image.name] = state
+        parked = None if image is None else self._parked.pop(image.name, None)
+        if parked is not None and parked.shape != tuple(image.data.shape):
+            parked = None  # another image under the same name: start afresh
+        restore(self, parked or ImageState(shape=()))
+        self.set_image(image)
+        self.emit_all()
+        return parked is not None
+
+    def parked(self) -> list[str]:
+        """The names of the images whose state is parked."""
+        return list(self._parked)
+
+    def emit_all(self) -> None:
+        """Tell every view that the whole state may have changed."""
         for signal in (
             self.objects_changed,
             self.prompts_changed,
             self.protected_changed,
             self.scores_changed,
+            self.settings_changed,
             self.history_changed,
         ):
             signal.emit()
-        self.active_changed.emit(None)
+        self.active_changed.emit(self.active)
 
     def set_model(self, choice: ModelChoice) -> None:
         """Choose the model; it loads at the next job (a running job keeps the old one)."""
@@ -175,6 +196,13 @@ class TrackingController:
     def object_ids(self) -> list[int]:
         return [obj.id for obj in self.objects]
 
+    def color_of(self, obj_id: int) -> str:
+        """An object's colour (grey for a value that is no object of the session)."""
+        try:
+            return self.object(int(obj_id)).color
+        except KeyError:
+            return "#b3b3b3"
+
     def add_object(self, name: str | None = None, color: str | None = None) -> ObjectInfo:
         """A new object with the next free id (label value), made active."""
         obj_id = max(self.object_ids, default=0) + 1
@@ -198,7 +226,7 @@ class TrackingController:
             for frame in range(self.image.num_frames):
                 old = self.labels.read(frame)
                 if (old == obj_id).any():
-                    self._write(frame, np.where(old == obj_id, 0, old), entry.token)
+                    write_frame(self, frame, np.where(old == obj_id, 0, old), entry.token)
         if self.active == obj_id:
             self.active = self.objects[-1].id if self.objects else None
             self.active_changed.emit(self.active)
@@ -314,116 +342,13 @@ class TrackingController:
             self.settings = new
             self.settings_changed.emit()
 
-    # ------------------------------------------------------------------ plans (main thread)
-    def sync_plan(self) -> Plan | None:
-        """A job that sends edited prompts to the engine; None when there is nothing to do."""
-        self._check_ready()
-        if not self._book.has_pending and self._engine_ready():
-            return None
-        return self._plan()
-
-    def load_plan(self) -> Plan:
-        """A job that loads the model and opens the image (and sends pending prompts)."""
-        self._check_ready()
-        return self._plan()
-
-    def propagation_plan(self, start: int) -> Plan:
-        """A job that sends pending prompts, then propagates from ``start`` (the current frame)
-        over the frame range in the chosen direction(s).
-
-        Raises:
-            PluginInputError: no prompts, a single-frame image, or ``start`` outside the range.
-        """
-        self._check_ready()
-        if self.image.axis is None:
-            raise PluginInputError(
-                "this image has a single frame (no time or z axis): there is nothing to "
-                "propagate; clicks and boxes give masks directly"
-            )
-        if not self.prompts:
-            raise PluginInputError("add a point, a box or a painted mask for an object first")
-        first, last = propagation_range(self.settings, self.image.num_frames, start)
-        plan = self._plan()
-        direction = self.settings.direction
-        plan.runs = plan_passes(direction, first, last, start)
-        plan.overwrite = self.settings.overwrite_protected
-        plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
-        plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
-        self.skipped_protected = []
-        return plan
-
-    def finish(self, plan: Plan, completed: bool, done: set[PromptKey]) -> None:
-        """A job ended. Prompts it did not get to send (cancelled, failed) are pending again;
-        the undo entry of a propagation that changed nothing is dropped."""
-        if not completed:
-            self._book.requeue(plan.items, done)
-        if self.history.discard_if_unused(plan.token):
-            self.history_changed.emit()
-        self.skipped_protected = sorted(set(self.skipped_protected))
-
-    def _check_ready(self) -> None:
-        if self.image is None:
-            raise PluginInputError("pick an image layer first")
-        if self.labels is None:
-            raise PluginInputError("there is no labels layer to write to")
-
-    def _plan(self) -> Plan:
-        items = self._book.take_pending(resend_all=not self._engine_ready())
-        return Plan(self.image, self.model, self.options, self.settings.torch_threads, items)
-
-    def _engine_ready(self) -> bool:
-        return self.engine.matches(self.model, self.options, self.image)
-
-    # ------------------------------------------------------------------ jobs (worker thread)
-    def run(self, plan: Plan) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
-        """Carry out a plan: load the model, send prompts, propagate. Runs in a worker.
-
-        Touches only the engine and the plan, never the controller's other state; yields
-        results for :meth:`accept`, status lines and download progress. A generator function,
-        as napari's generator workers require.
-        """
-        yield from run_plan(self.engine, plan)
-
     # ------------------------------------------------------------------ results (main thread)
     def accept(self, result: FrameResult) -> None:
         """Write a job's result into the label store and the score table."""
         if self.image is None or result.image_key != self.image.key:
             return  # the image changed since the job started
-        known = set(self.object_ids)
-        changed_scores = False
-        for obj, score in result.scores.items():
-            if obj in known and score is not None:
-                self.scores.setdefault(obj, {})[result.frame] = score
-                changed_scores = True
-        if self.labels is not None and result.write:
-            if result.kind == "prompt":
-                self._write_object(result)
-            elif result.frame in self.protected and not result.overwrite:
-                self.skipped_protected.append(result.frame)
-            else:
-                self._write_tracked(result, known)
-        if changed_scores:
+        if accept_result(self, result):
             self.scores_changed.emit()
-
-    def _write_object(self, result: FrameResult) -> None:
-        if result.obj in self.object_ids:
-            old = np.asarray(self.labels.read(result.frame))
-            new = with_object_mask(old, result.obj, result.mask)
-            self._write(result.frame, new, result.token)
-
-    def _write_tracked(self, result: FrameResult, known: set[int]) -> None:
-        old = np.asarray(self.labels.read(result.frame))
-        new = with_tracked_labels(old, result.labels, result.obj_ids, known)
-        self._write(result.frame, new, result.token)
-
-    def _write(self, frame: int, new: np.ndarray, token: int | None) -> None:
-        old = np.asarray(self.labels.read(frame))
-        if np.array_equal(old, new):
-            return
-        entry = self.history.find(token)
-        if entry is not None and frame not in entry.frames:
-            entry.frames[frame] = old.copy()
-        self.labels.write(frame, new)
 
     # ------------------------------------------------------------------ scores
     def lost_frames(self, obj: int) -> list[int]:
@@ -442,24 +367,7 @@ class TrackingController:
         entry = self.history.pop()
         if entry is None:
             return None
-        if entry.objects is not None:
-            self.objects = entry.objects
-            self.objects_changed.emit()
-            if self.active != entry.active:
-                self.active = entry.active
-                self.active_changed.emit(entry.active)
-        if entry.prompts is not None:
-            self._book.restore(entry.prompts)
-            self.prompts_changed.emit()
-        if entry.protected is not None:
-            self.protected = entry.protected
-            self.protected_changed.emit()
-        if entry.scores is not None:
-            self.scores = entry.scores
-            self.scores_changed.emit()
-        if self.labels is not None:
-            for frame, old in entry.frames.items():
-                self.labels.write(frame, old)
+        revert(self, entry)
         self.history_changed.emit()
         return entry.label
 
@@ -473,93 +381,28 @@ class TrackingController:
         scores: bool = False,
     ) -> UndoEntry:
         """Open an undo entry holding copies of what the action is about to change."""
-        snapshot: dict[str, Any] = {}
-        if objects:
-            snapshot["objects"] = [replace(obj) for obj in self.objects]
-            snapshot["active"] = self.active
-        if prompts:
-            snapshot["prompts"] = self._book.snapshot()
-        if protected:
-            snapshot["protected"] = set(self.protected)
-        if scores:
-            snapshot["scores"] = {obj: dict(frames) for obj, frames in self.scores.items()}
-        entry = self.history.open(label, **snapshot)
+        parts = snapshot(self, objects=objects, prompts=prompts, protected=protected, scores=scores)
+        entry = self.history.open(label, **parts)
         self.history_changed.emit()
         return entry
 
     # ------------------------------------------------------------------ sessions
     def to_session(self) -> Session:
         """The session as saved to a file (``napari_sam2.session``)."""
-        if self.image is None:
-            raise PluginInputError("pick an image first: a session belongs to an image")
-        return Session(
-            source=self.image.describe(),
-            model=self.model.describe(),
-            settings={**self.settings.to_json(), **self._recorded_options()},
-            objects=[SessionObject(o.id, o.name, o.color) for o in self.objects],
-            prompts=self.prompts,
-            protected_frames=sorted(self.protected),
-        )
-
-    def _recorded_options(self) -> dict[str, Any]:
-        """The predictor options a session records (not the device: that is the machine's)."""
-        return {k: v for k, v in self.options.to_json().items() if k != "device"}
+        return session_of(self)
 
     def load_session(self, session: Session) -> None:
-        """Replace objects, prompts, protected frames and settings with a session's (undoable).
+        """Replace objects, prompts, protected frames, settings and predictor options with a
+        session's (undoable).
 
         The image's layout must already follow the session's (see
         :meth:`ImageSpec.with_source`); labels already in the layer stay.
 
         Raises:
             SessionError: the session was made for an image of another size, or its prompts
-                do not fit this image.
+                or settings do not fit this image.
         """
-        if self.image is None:
-            raise PluginInputError("pick the image the session was made for first")
-        session.check_source(self.image.num_frames, self.image.frame_shape)
-        recorded = {k: v for k, v in session.settings.items() if k != "device"}
-        try:
-            options = PredictorOptions.from_json(
-                {**self.options.to_json(), **recorded}, ignore_unknown=True
-            )
-        except OptionsError as err:
-            raise SessionError(f"the session's settings do not fit: {err}") from None
-        if any(o.id > MAX_OBJECT_ID for o in session.objects):
-            raise SessionError(f"object ids above {MAX_OBJECT_ID} are not supported")
-        self._record("load session", objects=True, prompts=True, protected=True, scores=True)
-        self.objects = [
-            ObjectInfo(o.id, o.name or f"object {o.id}", o.color or object_color(o.id))
-            for o in session.objects
-        ]
-        self._book.load(session.prompts)
-        self.protected = set(session.protected_frames)
-        self.scores = {}
-        settings = Settings.from_json({**self.settings.to_json(), **session.settings})
-        self.settings = settings
-        self.options = options
-        name = session.model.get("name")
-        if name and name != self.model.name:
-            self.set_model(
-                ModelChoice(
-                    name=name,
-                    checkpoint=session.model.get("checkpoint"),
-                    allow_download=self.model.allow_download,
-                )
-            )
-        else:
-            self.model_changed.emit()  # the options may have changed
-        self.active = self.objects[0].id if self.objects else None
-        self._clamp_range()
-        for signal in (
-            self.objects_changed,
-            self.prompts_changed,
-            self.protected_changed,
-            self.scores_changed,
-            self.settings_changed,
-        ):
-            signal.emit()
-        self.active_changed.emit(self.active)
+        apply_session(self, session)
 
 
 # ---------------------------------------------------------------------- one per viewer

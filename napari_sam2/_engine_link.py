@@ -24,6 +24,7 @@ from sam2_engine.options import PredictorOptions
 if TYPE_CHECKING:
     from napari_sam2._image_spec import ImageSpec
 
+
 @dataclass
 class DownloadProgress:
     """Bytes of a checkpoint downloaded so far (total None when the server does not say)."""

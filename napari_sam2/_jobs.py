@@ -1,10 +1,10 @@
-"""What an engine job does: the passes a propagation makes, and the job run in a worker (Qt-free).
+"""Engine jobs of the dock (Qt-free): the plans the controller makes, and the job run.
 
-The controller fixes a :class:`~napari_sam2._records.Plan` on the main thread
-(:func:`propagation_range` and :func:`propagation_notes`, with the pipeline's
-:func:`~napari_sam2.tracking.plan.plan`, make a propagation's part); :func:`run_plan` carries
-it out in a worker thread, touching only the engine and the plan, and yields what the main
-thread handles: frame results, status lines and download progress.
+:class:`EngineJobs` is the controller's engine side: on the main thread it fixes a
+:class:`~napari_sam2._records.Plan` (:func:`propagation_range` and :func:`propagation_notes`,
+with the pipeline's :func:`~napari_sam2.tracking.plan.plan`, make a propagation's part);
+:func:`run_plan` carries it out in a worker thread, touching only the engine and the plan, and
+yields what the main thread handles: frame results, status lines and download progress.
 """
 
 from __future__ import annotations
@@ -12,8 +12,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator
 
 from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
-from napari_sam2._records import FrameResult, JobStatus, Plan, PluginInputError, Settings
+from napari_sam2._records import (
+    FrameResult,
+    JobStatus,
+    Plan,
+    PluginInputError,
+    PromptKey,
+    Settings,
+)
 from napari_sam2.session import FramePrompt
+from napari_sam2.tracking.plan import plan as plan_passes
 
 
 def propagation_range(settings: Settings, num_frames: int, start: int) -> tuple[int, int]:
@@ -86,3 +94,82 @@ def run_plan(
 def _frames_text(frames: list[int], limit: int = 8) -> str:
     text = ", ".join(map(str, frames[:limit]))
     return text + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
+
+
+class EngineJobs:
+    """The controller's engine side (a base of
+    :class:`~napari_sam2._controller.TrackingController`, whose state it reads): the plans
+    of prompt syncs, model loads and propagations, what happens when a job ends, and the job
+    run itself."""
+
+    engine: EngineLink
+
+    # ------------------------------------------------------------------ plans (main thread)
+    def sync_plan(self) -> Plan | None:
+        """A job that sends edited prompts to the engine; None when there is nothing to do."""
+        self._check_ready()
+        if not self._book.has_pending and self._engine_ready():
+            return None
+        return self._plan()
+
+    def load_plan(self) -> Plan:
+        """A job that loads the model and opens the image (and sends pending prompts)."""
+        self._check_ready()
+        return self._plan()
+
+    def propagation_plan(self, start: int) -> Plan:
+        """A job that sends pending prompts, then propagates from ``start`` (the current frame)
+        over the frame range in the chosen direction(s).
+
+        Raises:
+            PluginInputError: no prompts, a single-frame image, or ``start`` outside the range.
+        """
+        self._check_ready()
+        if self.image.axis is None:
+            raise PluginInputError(
+                "this image has a single frame (no time or z axis): there is nothing to "
+                "propagate; clicks and boxes give masks directly"
+            )
+        if not self.prompts:
+            raise PluginInputError("add a point, a box or a painted mask for an object first")
+        first, last = propagation_range(self.settings, self.image.num_frames, start)
+        plan = self._plan()
+        direction = self.settings.direction
+        plan.runs = plan_passes(direction, first, last, start)
+        plan.overwrite = self.settings.overwrite_protected
+        plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
+        plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
+        self.skipped_protected = []
+        return plan
+
+    def finish(self, plan: Plan, completed: bool, done: set[PromptKey]) -> None:
+        """A job ended. Prompts it did not get to send (cancelled, failed) are pending again;
+        the undo entry of a propagation that changed nothing is dropped."""
+        if not completed:
+            self._book.requeue(plan.items, done)
+        if self.history.discard_if_unused(plan.token):
+            self.history_changed.emit()
+        self.skipped_protected = sorted(set(self.skipped_protected))
+
+    def _check_ready(self) -> None:
+        if self.image is None:
+            raise PluginInputError("pick an image layer first")
+        if self.labels is None:
+            raise PluginInputError("there is no labels layer to write to")
+
+    def _plan(self) -> Plan:
+        items = self._book.take_pending(resend_all=not self._engine_ready())
+        return Plan(self.image, self.model, self.options, self.settings.torch_threads, items)
+
+    def _engine_ready(self) -> bool:
+        return self.engine.matches(self.model, self.options, self.image)
+
+    # ------------------------------------------------------------------ jobs (worker thread)
+    def run(self, plan: Plan) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
+        """Carry out a plan: load the model, send prompts, propagate. Runs in a worker.
+
+        Touches only the engine and the plan, never the controller's other state; yields
+        results for :meth:`accept`, status lines and download progress. A generator function,
+        as napari's generator workers require.
+        """
+        yield from run_plan(self.engine, plan)

@@ -31,9 +31,9 @@ from napari_sam2._qt.objects_section import ObjectsSection
 from napari_sam2._qt.prompt_section import PromptSection
 from napari_sam2._qt.propagate_section import PropagateSection
 from napari_sam2._qt.session_section import SessionSection
+from napari_sam2._qt.workers import Job, runner_for
 from napari_sam2._records import PluginInputError
-from napari_sam2._workers import Job, runner_for
-from napari_sam2.session import Session, SessionError, load_session, save_session
+from napari_sam2.session import SessionError, load_session, save_session
 from napari_sam2.tracking.models import ModelChoice
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class TrackingWidget(QWidget):
 
     Attributes:
         controller: the viewer's :class:`~napari_sam2._controller.TrackingController`.
-        runner: the :class:`~napari_sam2._workers.JobRunner` of its engine jobs.
+        runner: the :class:`~napari_sam2._qt.workers.JobRunner` of its engine jobs.
         layers: the :class:`~napari_sam2._layers.TrackingLayers` it watches.
         last_delay: event-loop delay measured during the last job (None before any).
     """
@@ -58,7 +58,6 @@ class TrackingWidget(QWidget):
         self.layers = TrackingLayers(napari_viewer, self.controller)
         self.probe = EventLoopProbe(parent=self)
         self.last_delay: DelayReport | None = None
-        self._parked: dict[str, Session] = {}  # sessions of other images, by layer name
         self._tracked_layer: Any = None  # the image the controller's objects belong to
         image = self.controller.image
         if image is not None and image.name in napari_viewer.layers:  # a dock opened again
@@ -145,9 +144,10 @@ class TrackingWidget(QWidget):
         if self.runner.busy:
             self.runner.cancel()
             show_info("SAM 2: the running job was stopped because the image choice changed")
-        new_image = not same_layer(layer, self._tracked_layer)
-        parked = self._switch_session(layer) if new_image else None
-        self.controller.set_image(spec)
+        if same_layer(layer, self._tracked_layer):
+            self.controller.set_image(spec)  # the same image, other layout choices
+        else:
+            self._switch_image(layer, spec)
         if spec is None:
             self.layers.detach()
             return
@@ -158,28 +158,21 @@ class TrackingWidget(QWidget):
             self.layers.attach(layer)
         self.layers.labels.metadata["axes"] = spec.display_axes.replace("C", "")
         self._warn_about_layout(spec, layer)
-        if parked is not None:
-            try:
-                self.controller.load_session(parked)
-            except SessionError as exc:
-                show_warning(f"SAM 2: the earlier prompts of '{layer.name}' do not fit: {exc}")
 
-    def _switch_session(self, layer: Any) -> Session | None:
-        """Park the objects and prompts of the previous image; return the new one's, if any."""
-        ctrl, old = self.controller, self._tracked_layer
-        if old is not None and (ctrl.objects or ctrl.prompts):
-            self._parked[old.name] = ctrl.to_session()
-            if any(same_layer(old, other) for other in self.viewer.layers):
-                show_info(
-                    f"SAM 2: the objects and prompts of '{old.name}' are kept; pick it again "
-                    "to continue with them"
-                )
-            else:
-                self.runner.cancel()
-                QTimer.singleShot(0, partial(self._warn_image_removed, old.name))
-        ctrl.clear()
+    def _switch_image(self, layer: Any, spec: Any) -> None:
+        """The controller parks the previous image's work and brings back the new one's."""
+        old = self._tracked_layer
+        had_work = old is not None and bool(self.controller.objects or self.controller.prompts)
+        if had_work and not any(same_layer(old, other) for other in self.viewer.layers):
+            self.runner.cancel()
+            QTimer.singleShot(0, partial(self._warn_image_removed, old.name))
+        elif had_work:
+            show_info(
+                f"SAM 2: the objects and prompts of '{old.name}' are kept; pick it again to "
+                "continue with them"
+            )
         self._tracked_layer = layer
-        return None if layer is None else self._parked.pop(layer.name, None)
+        self.controller.switch_image(spec)
 
     def _warn_image_removed(self, name: str) -> None:
         """Said once the event loop runs again, and only if napari is not closing (closing

@@ -258,6 +258,37 @@ def test_session_round_trip(controller, small_model, stack, tmp_path) -> None:
         other.load_session(load_session(path))
 
 
+def test_switching_images_parks_everything_and_brings_it_back(controller, stack) -> None:
+    cells = controller.image
+    controller.add_object("cell A")
+    click(controller, 1, [[30, 40]])
+    run(controller, controller.sync_plan())
+    controller.update_settings(first_frame=2, last_frame=4)
+    controller.scores = {1: {1: 3.5}}
+    undo_label, prompts = controller.undo_label, controller.prompts
+    other = ImageSpec("other", stack[:3].copy(), "TYX", "T")
+
+    assert controller.switch_image(other) is False  # new: starts empty, full frame range
+    assert controller.objects == [] and controller.prompts == [] and controller.undo_label is None
+    assert (controller.settings.first_frame, controller.settings.last_frame) == (0, 2)
+    assert controller.parked() == ["cells"]
+
+    assert controller.switch_image(cells) is True  # back: the same work, undo included
+    assert [o.name for o in controller.objects] == ["cell A"] and controller.prompts == prompts
+    assert controller.undo_label == undo_label and controller.scores == {1: {1: 3.5}}
+    assert (controller.settings.first_frame, controller.settings.last_frame) == (2, 4)
+    assert controller.undo() == undo_label  # undo still takes back the click, not a "load"
+    assert controller.prompts == []
+
+
+def test_a_different_image_under_a_parked_name_starts_afresh(controller, stack) -> None:
+    controller.add_object()
+    click(controller, 1, [[30, 40]])
+    controller.switch_image(ImageSpec("other", stack[:3].copy(), "TYX", "T"))
+    assert controller.switch_image(ImageSpec("cells", stack[:4].copy(), "TYX", "T")) is False
+    assert controller.objects == []
+
+
 def test_download_reports_progress_and_stops_when_cancelled(monkeypatch, tmp_path) -> None:
     import threading
 

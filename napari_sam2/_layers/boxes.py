@@ -1,0 +1,172 @@
+"""The boxes layer: a napari Shapes layer of rectangles, one box per object and frame."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from napari.layers import Shapes
+from napari.layers.base import ActionType
+
+from napari_sam2._controller import TrackingController
+from napari_sam2._layers.clicks import EDITS
+from napari_sam2._layers.common import Quiet, find_layer, geometry, in_viewer
+from napari_sam2._records import PromptKey
+
+Boxes = dict[PromptKey, list[float]]
+
+
+class BoxesLayer:
+    """Creates or finds the boxes layer of an image, styles it and reads it back.
+
+    A box drawn for an object replaces that object's earlier box on the same frame.
+    Arguments as :class:`~napari_sam2._layers.clicks.ClicksLayer`.
+    """
+
+    def __init__(
+        self,
+        viewer: Any,
+        controller: TrackingController,
+        quiet: Quiet,
+        on_edit: Callable[[], None],
+    ) -> None:
+        self.viewer = viewer
+        self.controller = controller
+        self.quiet = quiet
+        self.on_edit = on_edit
+        self.layer: Shapes | None = None
+
+    @property
+    def spec(self) -> Any:
+        return self.controller.image
+
+    # ------------------------------------------------------------------ set up
+    def attach(self, image_layer: Any) -> None:
+        """Use the image's existing boxes layer, if any (else :meth:`ensure` makes one)."""
+        layer = find_layer(self.viewer, Shapes, _name(image_layer))
+        if layer is not None:
+            self._watch(layer)
+
+    def ensure(self, image_layer: Any) -> bool:
+        """Make the layer again if it is missing from the viewer; True if it was remade."""
+        if self.layer is not None and in_viewer(self.viewer, self.layer):
+            return False
+        ndim = len(self.spec.display_axes)
+        height, width = self.spec.frame_shape
+        layer = self.viewer.add_shapes(
+            ndim=ndim,
+            name=_name(image_layer),
+            features={"obj": np.empty(0, int)},
+            face_color="transparent",
+            edge_width=max(1.0, min(height, width) / 150),
+            **geometry(image_layer, ndim),
+        )
+        existed = self.layer is not None
+        self._watch(layer)
+        self.rebuild()
+        return existed
+
+    def _watch(self, layer: Shapes) -> None:
+        self.detach()
+        self.layer = layer
+        layer.events.data.connect(self._on_data)
+
+    def detach(self) -> None:
+        """Stop watching the layer (it stays in the viewer with its boxes)."""
+        if self.layer is not None:
+            self.layer.events.data.disconnect(self._on_data)
+        self.layer = None
+
+    def arm(self) -> None:
+        """Select the layer in rectangle-drawing mode."""
+        self.viewer.layers.selection.active = self.layer
+        self.layer.mode = "add_rectangle"
+
+    # ------------------------------------------------------------------ user edits
+    def _on_data(self, event: Any) -> None:
+        if self.quiet.active or event.action not in EDITS:
+            return  # (a drawn box is ADDED once, at release, while still flagged as creating)
+        if event.action == ActionType.ADDED:
+            self._label_new_box(len(self.layer.data) - 1)
+        self.on_edit()
+
+    def _label_new_box(self, index: int) -> None:
+        """A box just drawn belongs to the active object, and replaces its box on that frame."""
+        if self.controller.active is None:
+            self.controller.add_object()
+        active = self.controller.active
+        objs = self.layer.features["obj"].to_numpy(int, na_value=0, copy=True)
+        objs[index] = active
+        self.layer.features = {"obj": objs}
+        where = self.spec.frame_at(self.layer.data[index][0])
+        if isinstance(where, int):
+            for other in range(len(self.layer.data) - 1):
+                same_obj = self.layer.features["obj"].iloc[other] == active
+                if same_obj and self.spec.frame_at(self.layer.data[other][0]) == where:
+                    self.quiet.run(self.layer.remove, [other])
+                    break
+        self.restyle()
+
+    def read(self) -> tuple[Boxes, list[str]]:
+        """Every box as (frame, object) -> [x0, y0, x1, y1] (clipped to the frame), and why
+        boxes that lie on no tracked frame were removed."""
+        boxes: Boxes = {}
+        rejected, bad = [], []
+        if self.layer is None:
+            return boxes, rejected
+        for i, vertices in enumerate(self.layer.data):
+            where = self.spec.box_at(vertices)
+            if isinstance(where, str):
+                bad.append(i)
+                rejected.append(where)
+                continue
+            frame, box = where
+            boxes[(frame, int(self.layer.features["obj"].iloc[i]))] = box
+        if bad:
+            self.quiet.run(self.layer.remove, bad)
+        return boxes, rejected
+
+    # ------------------------------------------------------------------ from the controller
+    def rebuild(self) -> None:
+        """Show the controller's boxes."""
+        if self.layer is None:
+            return
+        shapes, objs = [], []
+        for prompt in self.controller.prompts:
+            if prompt.box is not None:
+                x0, y0, x1, y1 = prompt.box
+                corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+                shapes.append([self.spec.position(prompt.frame, x, y) for x, y in corners])
+                objs.append(prompt.object)
+
+        def rebuild() -> None:
+            self.layer.selected_data = set()
+            self.layer.data = []
+            if shapes:
+                self.layer.add_rectangles(np.asarray(shapes, float))
+            self.layer.features = {"obj": np.asarray(objs, int)}
+            self.restyle()
+
+        self.quiet.run(rebuild)
+
+    def restyle(self) -> None:
+        """Edge colours from the objects."""
+        layer = self.layer
+        if layer is None or not len(layer.data):
+            return
+        with self.quiet():
+            layer.edge_color = [self.controller.color_of(o) for o in layer.features["obj"]]
+
+    def set_defaults(self) -> None:
+        """The next box belongs to the active object, in its colour."""
+        active = self.controller.active
+        if self.layer is None or active is None:
+            return
+        self.layer.feature_defaults = {"obj": active}
+        if not self.layer.selected_data:
+            self.layer.current_edge_color = self.controller.color_of(active)
+
+
+def _name(image_layer: Any) -> str:
+    return f"{image_layer.name} SAM 2 boxes"
