@@ -280,8 +280,8 @@ def _inspect_file(path: Path, size: int, expected: int | None) -> tuple[str, str
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return "incomplete", f"{size} bytes, the archive's end record is missing ({exc})"
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "incomplete", f"{size} bytes, the archive's end record is missing: cut short"
     cut = [m.filename for m in members if m.header_offset + m.compress_size > size]
     if cut or not members:
         return "incomplete", f"{size} bytes, {len(cut)} archive member(s) cut short"

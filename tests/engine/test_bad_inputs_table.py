@@ -276,7 +276,7 @@ def home_is_a_file(ctx: dict) -> Path:
 
 
 def too_little_memory(ctx: dict, available: int) -> None:
-    ctx["monkeypatch"].setattr(resources, "available_memory", lambda device: (available, 4 * GiB))
+    ctx["monkeypatch"].setattr(resources, "available_memory", lambda device: (available, 16 * GiB))
 
 
 def big_model(ctx: dict, made: Any):
@@ -651,7 +651,7 @@ CASES = [
         big_model,
         InsufficientMemoryError,
         r"Model 'sam2\.1_hiera_tiny' at image_size=8192 needs about 2\d\.\d GiB of cpu "
-        r"memory, but only 8\.0 GiB of 4\.0 GiB is available",
+        r"memory, but only 8\.0 GiB of 16\.0 GiB is available",
     ),
     Case(
         "lazy-20000x20000-frame",
