@@ -269,6 +269,36 @@ def test_session_save_load_and_a_session_for_another_image(qtbot, dock, tmp_path
     assert [(p.frame, p.object) for p in ctrl.prompts] == [(1, 1), (3, 2)]  # parked, restored
 
 
+def choose(box, data) -> None:
+    """Pick an entry of a combo box as a user does (``activated`` is a user's signal)."""
+    index = box.findData(data)
+    box.setCurrentIndex(index)
+    box.activated.emit(index)
+
+
+def test_precision_is_chosen_in_the_dock_saved_and_replayed(qtbot, dock, tmp_path):
+    ctrl = dock.controller
+    assert dock.model_section.precision_box.currentData() == "fp32"
+    choose(dock.model_section.precision_box, "bf16")
+    assert ctrl.options.precision == "bf16"
+    dock.objects_section.add_button.click()
+    click(dock, 1, 40, 30)
+    dock.propagate_section.propagate_button.click()
+    wait_idle(qtbot, dock)
+    assert ctrl.engine.predictor.precision == "bf16"  # the predictor runs what was chosen
+    assert "bf16" in dock.model_section.status_label.text()
+    path = tmp_path / "bf16.json"
+    dock.save_session(str(path))
+    assert load_session(path).settings["precision"] == "bf16"
+    assert "device" not in load_session(path).settings  # the device is the machine's choice
+
+    choose(dock.model_section.precision_box, "fp32")
+    assert ctrl.options.precision == "fp32"
+    dock.load_session(str(path))
+    assert ctrl.options.precision == "bf16"
+    assert dock.model_section.precision_box.currentData() == "bf16"
+
+
 def test_sample_data_and_bad_input(qtbot, make_napari_viewer, small_model):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "rgb_video")

@@ -149,6 +149,20 @@ def test_track_fills_a_given_array_and_replays_a_session(tmp_path, model_args, v
     np.testing.assert_array_equal(target, tracked[0])
 
 
+def test_a_session_replays_with_its_options_unless_told_otherwise(model_args, video) -> None:
+    session = api._as_session(PROMPTS)
+    session.settings = {"precision": "bf16", "fill_hole_area": 0, "direction": "forward"}
+    _, info = api.track(video, session, return_info=True, **model_args)
+    assert info["options"]["precision"] == "bf16" and info["options"]["fill_hole_area"] == 0
+    _, info = api.track(video, session, precision="fp32", return_info=True, **model_args)
+    assert info["options"]["precision"] == "fp32" and info["options"]["fill_hole_area"] == 0
+    session.settings = {"max_frames_in_memory": "abc"}
+    with pytest.raises(SessionError, match="max_frames_in_memory must be a whole number"):
+        api.track(video, session, **model_args)
+    with pytest.raises(ValueError, match=r"unknown options \['fill_holes'\]"):
+        api.track(video, PROMPTS, fill_holes=3, **model_args)
+
+
 def test_segment_image_matches_the_engine(model_args, video) -> None:
     config, path = model_args["model"], model_args["checkpoint"]
     predictor = ImagePredictor(load_model(config, checkpoint=path, device="cpu"))

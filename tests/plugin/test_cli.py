@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import sam2_engine.sinks
 from napari_sam2 import api, cli
 from sam2_engine import VideoPredictor, save_random_checkpoint
 from sam2_engine.publish import LEDGER_NAME
@@ -143,6 +144,25 @@ def _zarr(path: Path) -> np.ndarray:
     import zarr
 
     return zarr.open_array(str(path), mode="r")[:]
+
+
+def test_track_with_reduced_precision_and_an_ome_zarr_output(tmp_path, tiny_checkpoint, movie):
+    out = tmp_path / "cells.ome.zarr"
+    options = ["--device", "cpu", "--precision", "bf16", "--fill-hole-area", "0"]
+    result = run("track", str(movie), *POINTS, "-o", str(out), *options,
+                 *model_args(tiny_checkpoint))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "bf16" in result.stdout
+    info = api.read_info(out)
+    assert info["options"]["precision"] == "bf16" and info["options"]["fill_hole_area"] == 0
+    labels = np.asarray(sam2_engine.sinks.open_labels(out))
+    exact = api.track(
+        movie, PROMPTS, MODEL, checkpoint=tiny_checkpoint, device="cpu", image_size=int(SIZE),
+        fill_hole_area=0, progress=False,
+    )  # fmt: skip
+    assert labels.shape == exact.shape and labels.any()
+    agree = np.mean((labels > 0) == (exact > 0))
+    assert agree > 0.95  # bf16 moves masks only slightly from the exact fp32 result
 
 
 def test_existing_output_is_refused(tmp_path, movie, capsys) -> None:
