@@ -2,61 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from napari.layers import Shapes
 from napari.layers.base import ActionType
 
-from napari_sam2._controller import TrackingController
 from napari_sam2._layers.clicks import EDITS
-from napari_sam2._layers.common import Quiet, find_layer, geometry, in_viewer
+from napari_sam2._layers.common import PromptLayerPart, geometry
 from napari_sam2._records import PromptKey
 
 Boxes = dict[PromptKey, list[float]]
 
 
-class BoxesLayer:
-    """Creates or finds the boxes layer of an image, styles it and reads it back.
+class BoxesLayer(PromptLayerPart):
+    """Creates or finds the boxes layer of an image, styles it and reads it back (arguments:
+    see :class:`~napari_sam2._layers.common.PromptLayerPart`).
 
     A box drawn for an object replaces that object's earlier box on the same frame.
-    Arguments as :class:`~napari_sam2._layers.clicks.ClicksLayer`.
     """
 
-    def __init__(
-        self,
-        viewer: Any,
-        controller: TrackingController,
-        quiet: Quiet,
-        on_edit: Callable[[], None],
-    ) -> None:
-        self.viewer = viewer
-        self.controller = controller
-        self.quiet = quiet
-        self.on_edit = on_edit
-        self.layer: Shapes | None = None
+    kind = Shapes
 
-    @property
-    def spec(self) -> Any:
-        return self.controller.image
+    def name(self, image_layer: Any) -> str:
+        return f"{image_layer.name} SAM 2 boxes"
 
     # ------------------------------------------------------------------ set up
-    def attach(self, image_layer: Any) -> None:
-        """Use the image's existing boxes layer, if any (else :meth:`ensure` makes one)."""
-        layer = find_layer(self.viewer, Shapes, _name(image_layer))
-        if layer is not None:
-            self._watch(layer)
-
     def ensure(self, image_layer: Any) -> bool:
         """Make the layer again if it is missing from the viewer; True if it was remade."""
-        if self.layer is not None and in_viewer(self.viewer, self.layer):
+        if not self.missing():
             return False
         ndim = len(self.spec.display_axes)
         height, width = self.spec.frame_shape
         layer = self.viewer.add_shapes(
             ndim=ndim,
-            name=_name(image_layer),
+            name=self.name(image_layer),
             features={"obj": np.empty(0, int)},
             face_color="transparent",
             edge_width=max(1.0, min(height, width) / 150),
@@ -66,17 +46,6 @@ class BoxesLayer:
         self._watch(layer)
         self.rebuild()
         return existed
-
-    def _watch(self, layer: Shapes) -> None:
-        self.detach()
-        self.layer = layer
-        layer.events.data.connect(self._on_data)
-
-    def detach(self) -> None:
-        """Stop watching the layer (it stays in the viewer with its boxes)."""
-        if self.layer is not None:
-            self.layer.events.data.disconnect(self._on_data)
-        self.layer = None
 
     def arm(self) -> None:
         """Select the layer in rectangle-drawing mode."""
@@ -166,7 +135,3 @@ class BoxesLayer:
         self.layer.feature_defaults = {"obj": active}
         if not self.layer.selected_data:
             self.layer.current_edge_color = self.controller.color_of(active)
-
-
-def _name(image_layer: Any) -> str:
-    return f"{image_layer.name} SAM 2 boxes"

@@ -17,7 +17,7 @@ from napari.layers import Points
 from napari.layers.base import ActionType
 
 from napari_sam2._controller import TrackingController
-from napari_sam2._layers.common import Quiet, find_layer, geometry, in_viewer
+from napari_sam2._layers.common import PromptLayerPart, Quiet, geometry
 from napari_sam2._records import PromptKey
 
 POSITIVE_RIM = "white"
@@ -27,52 +27,33 @@ EDITS = (ActionType.ADDED, ActionType.REMOVED, ActionType.CHANGED)
 Clicks = dict[PromptKey, tuple[list[list[float]], list[int]]]
 
 
-class ClicksLayer:
-    """Creates or finds the clicks layer of an image, styles it and reads it back.
+class ClicksLayer(PromptLayerPart):
+    """Creates or finds the clicks layer of an image, styles it and reads it back (arguments:
+    see :class:`~napari_sam2._layers.common.PromptLayerPart`)."""
 
-    Arguments:
-        viewer: the napari viewer.
-        controller: the session (objects, the active object, the prompts).
-        quiet: the flag shared with the other layer parts.
-        on_edit: called after the user added, moved or deleted a point.
-    """
+    kind = Points
 
     def __init__(
-        self,
-        viewer: Any,
-        controller: TrackingController,
-        quiet: Quiet,
-        on_edit: Callable[[], None],
+        self, viewer: Any, controller: TrackingController, quiet: Quiet, on_edit: Callable
     ) -> None:
-        self.viewer = viewer
-        self.controller = controller
-        self.quiet = quiet
-        self.on_edit = on_edit
-        self.layer: Points | None = None
+        super().__init__(viewer, controller, quiet, on_edit)
         self.positive = True
         self._negative_click = False
 
-    @property
-    def spec(self) -> Any:
-        return self.controller.image
+    def name(self, image_layer: Any) -> str:
+        return f"{image_layer.name} SAM 2 clicks"
 
     # ------------------------------------------------------------------ set up
-    def attach(self, image_layer: Any) -> None:
-        """Use the image's existing clicks layer, if any (else :meth:`ensure` makes one)."""
-        layer = find_layer(self.viewer, Points, _name(image_layer))
-        if layer is not None and layer.ndim == len(self.spec.display_axes):
-            self._watch(layer)
-
     def ensure(self, image_layer: Any) -> bool:
         """Make the layer again if it is missing from the viewer; True if it was remade."""
-        if self.layer is not None and in_viewer(self.viewer, self.layer):
+        if not self.missing():
             return False
         ndim = len(self.spec.display_axes)
         height, width = self.spec.frame_shape
         layer = self.viewer.add_points(
             np.empty((0, ndim)),
             ndim=ndim,
-            name=_name(image_layer),
+            name=self.name(image_layer),
             features={"obj": np.empty(0, int), "positive": np.empty(0, bool)},
             size=max(4.0, min(height, width) / 40),
             border_width=0.15,
@@ -86,18 +67,14 @@ class ClicksLayer:
         return existed
 
     def _watch(self, layer: Points) -> None:
-        self.detach()
-        self.layer = layer
-        layer.events.data.connect(self._on_data)
+        super()._watch(layer)
         layer.mouse_drag_callbacks.insert(0, self._on_press)
 
     def detach(self) -> None:
         """Stop watching the layer (it stays in the viewer with its points)."""
-        if self.layer is not None:
-            self.layer.events.data.disconnect(self._on_data)
-            if self._on_press in self.layer.mouse_drag_callbacks:
-                self.layer.mouse_drag_callbacks.remove(self._on_press)
-        self.layer = None
+        if self.layer is not None and self._on_press in self.layer.mouse_drag_callbacks:
+            self.layer.mouse_drag_callbacks.remove(self._on_press)
+        super().detach()
 
     def arm(self) -> None:
         """Select the layer in point-adding mode."""
@@ -208,7 +185,3 @@ class ClicksLayer:
             layer.current_face_color = self.controller.color_of(active)
         layer.current_border_color = POSITIVE_RIM if self.positive else NEGATIVE_RIM
         layer.current_symbol = "disc" if self.positive else "x"
-
-
-def _name(image_layer: Any) -> str:
-    return f"{image_layer.name} SAM 2 clicks"

@@ -51,3 +51,56 @@ class Quiet:
         """Make one change quietly."""
         with self():
             change(*args)
+
+
+class PromptLayerPart:
+    """What the clicks and boxes parts share: the viewer, the session, the quiet flag, and
+    the layer they watch (its data events read back as user edits).
+
+    Arguments:
+        viewer: the napari viewer.
+        controller: the session (objects, the active object, the prompts).
+        quiet: the flag shared with the other layer parts.
+        on_edit: called after the user added, moved or deleted a prompt.
+    """
+
+    #: the napari layer class of the part
+    kind: type = object
+
+    def __init__(self, viewer: Any, controller: Any, quiet: Quiet, on_edit: Callable[[], None]):
+        self.viewer = viewer
+        self.controller = controller
+        self.quiet = quiet
+        self.on_edit = on_edit
+        self.layer: Any = None
+
+    @property
+    def spec(self) -> Any:
+        return self.controller.image
+
+    def name(self, image_layer: Any) -> str:
+        raise NotImplementedError
+
+    def attach(self, image_layer: Any) -> None:
+        """Use the image's existing layer of this kind, if any (else ``ensure`` makes one)."""
+        layer = find_layer(self.viewer, self.kind, self.name(image_layer))
+        if layer is not None and layer.ndim == len(self.spec.display_axes):
+            self._watch(layer)
+
+    def missing(self) -> bool:
+        """Whether the layer has to be made (again)."""
+        return self.layer is None or not in_viewer(self.viewer, self.layer)
+
+    def _watch(self, layer: Any) -> None:
+        self.detach()
+        self.layer = layer
+        layer.events.data.connect(self._on_data)
+
+    def detach(self) -> None:
+        """Stop watching the layer (it stays in the viewer with its prompts)."""
+        if self.layer is not None:
+            self.layer.events.data.disconnect(self._on_data)
+        self.layer = None
+
+    def _on_data(self, event: Any) -> None:
+        raise NotImplementedError
