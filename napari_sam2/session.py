@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_sam2 import _session_values as values
 from sam2_engine.constants import DEFAULT_MODEL
 
 FORMAT_NAME = "napari-sam2-session"
@@ -54,18 +55,14 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
 
 
 def decode_mask(rle: dict[str, Any]) -> np.ndarray:
-    """Inverse of :func:`encode_mask`."""
+    """Inverse of :func:`encode_mask` (sizes and run lengths checked before anything is
+    allocated)."""
     try:
-        height, width = (int(v) for v in rle["size"])
-        counts = [int(c) for c in rle["counts"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise SessionError(f"a mask must be {{'size': [H, W], 'counts': [...]}}: {err}") from None
-    if sum(counts) != height * width or any(c < 0 for c in counts):
-        raise SessionError(
-            f"mask run lengths add up to {sum(counts)}, not {height} x {width} = {height * width}"
-        )
-    values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(height, width)
+        height, width, counts = values.rle_counts(rle, "a mask")
+    except values.ValueRuleError as err:
+        raise SessionError(str(err)) from None
+    runs = np.arange(len(counts)) % 2 == 1
+    return np.repeat(runs, counts).reshape(height, width)
 
 
 # ---------------------------------------------------------------------- data classes
@@ -146,20 +143,18 @@ class Session:
                 f"(this napari-sam2 reads version {FORMAT_VERSION})"
             )
         try:
-            objects = [
-                SessionObject(int(o["id"]), str(o.get("name", "")), o.get("color"))
-                for o in data.get("objects", [])
+            objects = [_object_from_json(o) for o in _listed(data, "objects")]
+            prompts = [_prompt_from_json(p) for p in _listed(data, "prompts")]
+            protected = [
+                values.whole(f, "a protected frame") for f in _listed(data, "protected_frames")
             ]
-            prompts = [_prompt_from_json(p) for p in data.get("prompts", [])]
-            protected = [int(f) for f in data.get("protected_frames", [])]
-        except (KeyError, TypeError, ValueError) as err:
-            if isinstance(err, SessionError):
-                raise
-            raise SessionError(f"malformed session: {err!r}") from None
+            parts = {name: _mapping(data, name) for name in ("source", "model", "settings")}
+        except values.ValueRuleError as err:
+            raise SessionError(f"malformed session: {err}") from None
         session = cls(
-            source=dict(data.get("source") or {}),
-            model=dict(data.get("model") or {"name": DEFAULT_MODEL}),
-            settings=dict(data.get("settings") or {}),
+            source=parts["source"],
+            model=parts["model"] or {"name": DEFAULT_MODEL},
+            settings=parts["settings"],
             objects=objects,
             prompts=prompts,
             protected_frames=protected,
@@ -209,14 +204,41 @@ class Session:
         self.validate(num_frames, frame_shape)
 
 
-def _prompt_from_json(p: dict[str, Any]) -> FramePrompt:
+def _listed(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise values.ValueRuleError(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise values.ValueRuleError(f"{key} must be an object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _object_from_json(o: Any) -> SessionObject:
+    if not isinstance(o, dict) or "id" not in o:
+        raise values.ValueRuleError(f"an object must be {{'id': N, 'name': ...}}, got {o!r}")
+    color = o.get("color")
+    if color is not None and not isinstance(color, str):
+        raise values.ValueRuleError(f"object {o['id']!r}: a colour is a '#rrggbb' string")
+    return SessionObject(values.whole(o["id"], "an object id", 1), str(o.get("name", "")), color)
+
+
+def _prompt_from_json(p: Any) -> FramePrompt:
+    if not isinstance(p, dict) or "frame" not in p or "object" not in p:
+        raise values.ValueRuleError(f"a prompt must have a frame and an object, got {p!r}")
+    where = f"the prompt on frame {p['frame']!r} for object {p['object']!r}"
+    clicks = values.points(p.get("points"), f"{where}: points")
     mask = p.get("mask")
     return FramePrompt(
-        frame=int(p["frame"]),
-        object=int(p["object"]),
-        points=[[float(x), float(y)] for x, y in p.get("points") or []],
-        labels=[int(v) for v in p.get("labels") or []],
-        box=None if p.get("box") is None else [float(v) for v in p["box"]],
+        frame=values.whole(p["frame"], f"{where}: the frame"),
+        object=values.whole(p["object"], f"{where}: the object id", 1),
+        points=clicks,
+        labels=values.labels(p.get("labels") or [], len(clicks), f"{where}: labels"),
+        box=values.box(p.get("box"), f"{where}: the box"),
         mask=None if mask is None else decode_mask(mask),
     )
 
@@ -256,12 +278,16 @@ def _is_session_file(path: Path) -> bool:
 def load_session(path: str | os.PathLike) -> Session:
     """Read and validate a session file."""
     path = Path(path)
+    if path.is_dir():
+        raise SessionError(f"{path} is a folder, not a session file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SessionError(f"session file not found: {path}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SessionError(f"{path} is not a session file (not valid JSON: {err})") from None
+    except RecursionError:
+        raise SessionError(f"{path} is not a session file (nested too deeply)") from None
     try:
         return Session.from_json(data)
     except SessionError as err:
@@ -286,37 +312,40 @@ def session_from_prompts(prompts: dict, model: str = DEFAULT_MODEL) -> Session:
             "{'points': [[x, y], ...], 'labels': [...], 'box': [x0, y0, x1, y1], 'mask': HxW}"
         )
     session = Session(model={"name": model})
-    for obj_id, per_frame in prompts.items():
-        session.objects.append(SessionObject(int(obj_id), f"object {obj_id}"))
-        if not isinstance(per_frame, dict) or not per_frame:
-            raise SessionError(
-                f"object {obj_id}: expected a dict frame -> prompt, got {per_frame!r}"
-            )
-        for frame, spec in per_frame.items():
-            if not isinstance(spec, dict):
-                raise SessionError(f"object {obj_id}, frame {frame}: a prompt is a dict")
-            unknown = set(spec) - {"points", "labels", "box", "mask"}
-            if unknown:
-                raise SessionError(
-                    f"object {obj_id}, frame {frame}: unknown keys {sorted(unknown)} "
-                    "(use points, labels, box, mask)"
+    try:
+        for obj_id, per_frame in prompts.items():
+            obj = values.key(obj_id, "an object id", 1)
+            session.objects.append(SessionObject(obj, f"object {obj}"))
+            if not isinstance(per_frame, dict) or not per_frame:
+                raise values.ValueRuleError(
+                    f"object {obj_id}: expected a dict frame -> prompt, got {per_frame!r}"
                 )
-            points = np.asarray(spec.get("points", []), dtype=float).reshape(-1, 2).tolist()
-            labels = spec.get("labels")
-            labels = [1] * len(points) if labels is None else [int(v) for v in labels]
-            mask = spec.get("mask")
-            session.prompts.append(
-                FramePrompt(
-                    frame=int(frame),
-                    object=int(obj_id),
-                    points=points,
-                    labels=labels,
-                    box=None if spec.get("box") is None else [float(v) for v in spec["box"]],
-                    mask=None if mask is None else np.asarray(mask, dtype=bool),
-                )
-            )
+            for frame, spec in per_frame.items():
+                session.prompts.append(_plain_prompt(obj, frame, spec))
+    except values.ValueRuleError as err:
+        raise SessionError(str(err)) from None
     session.validate()
     return session
+
+
+def _plain_prompt(obj: int, frame: Any, spec: Any) -> FramePrompt:
+    where = f"object {obj}, frame {frame!r}"
+    if not isinstance(spec, dict):
+        raise values.ValueRuleError(f"{where}: a prompt is a dict")
+    unknown = set(spec) - {"points", "labels", "box", "mask"}
+    if unknown:
+        raise values.ValueRuleError(
+            f"{where}: unknown keys {sorted(unknown)} (use points, labels, box, mask)"
+        )
+    clicks = values.points(spec.get("points"), f"{where}: points")
+    return FramePrompt(
+        frame=values.key(frame, f"{where}: the frame"),
+        object=obj,
+        points=clicks,
+        labels=values.labels(spec.get("labels"), len(clicks), f"{where}: labels"),
+        box=values.box(spec.get("box"), f"{where}: the box"),
+        mask=values.mask(spec.get("mask"), f"{where}: the mask"),
+    )
 
 
 def apply_prompts(session: Session, predictor, state) -> None:
