@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+#: Fixtures shared by several test folders (the CLI's tiny checkpoint and movie).
+pytest_plugins = ["tests.support.cli"]
+
 # Parity needs the same thread count on both sides; fix it for the whole run.
 torch.set_num_threads(2)
 

@@ -49,9 +49,18 @@ def stale(owner: dict[str, Any] | None) -> bool:
     return pid != os.getpid() and not _process_alive(pid)
 
 
-def locked_by_live_writer(partial: Path) -> bool:
-    lock = partial.with_name(partial.name + LOCK_SUFFIX)
-    return lock.exists() and not stale(lock_owner(lock))
+def lock_path(partial: Path) -> Path:
+    """The lock file of a partial output."""
+    return partial.with_name(partial.name + LOCK_SUFFIX)
+
+
+def live_writer(partial: Path) -> dict[str, Any] | None:
+    """Who holds the partial's lock, if that writer is alive (else None)."""
+    lock = lock_path(partial)
+    if not lock.exists():
+        return None
+    owner = lock_owner(lock)
+    return None if stale(owner) else owner
 
 
 def describe_owner(owner: dict[str, Any]) -> str:

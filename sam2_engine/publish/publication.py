@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sam2_engine.publish.locks import LOCK_SUFFIX, describe_owner, lock_owner, stale
+from sam2_engine.publish.locks import describe_owner, lock_owner, lock_path, stale
 from sam2_engine.publish.records import (
     MANIFEST_NAME,
     files_below,
@@ -71,7 +71,7 @@ class Publication:
         self.overwrite = overwrite
         self.recognise = recognise
         self.keep_partial = keep_partial
-        self._lock = self.partial.with_name(self.partial.name + LOCK_SUFFIX)
+        self._lock = lock_path(self.partial)
         self._what = what or str(self.path)
         self._take_lock()
         self.state = "writing"  # -> "published" | "abandoned"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sam2_engine.constants import PARTIAL_SUFFIX
-from sam2_engine.publish.locks import locked_by_live_writer
+from sam2_engine.publish.locks import describe_owner, live_writer, lock_path
 from sam2_engine.publish.records import MANIFEST_NAME, recorded
 
 PathLike = str | os.PathLike
@@ -82,7 +82,13 @@ def check_output(
     if path.exists() or path.is_symlink():
         _check_replaceable(path, overwrite=overwrite, folder=folder, recognise=recognise)
     partial = partial_path(path)
-    if partial.exists() and not overwrite and not locked_by_live_writer(partial):
+    writer = live_writer(partial)
+    if writer is not None:
+        raise OutputInUseError(
+            f"{path} is being written by another run ({describe_owner(writer)}). Wait for it "
+            f"to finish or stop it; if it is gone, delete {lock_path(partial)}"
+        )
+    if partial.exists() and not overwrite:
         raise OutputExistsError(
             f"{partial} exists: the finished part of an interrupted run. Move or delete it, or "
             "allow overwriting (--overwrite; overwrite=True in Python)"

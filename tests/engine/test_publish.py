@@ -114,6 +114,8 @@ def test_a_second_writer_is_refused_naming_the_first(tmp_path: Path) -> None:
         first.partial.write_text("frame 0")
         with pytest.raises(OutputInUseError, match=rf"process {os.getpid()}.*track in.tif"):
             Publication(target, overwrite=True)
+        with pytest.raises(OutputInUseError, match="being written by another run"):
+            check_output(target, overwrite=True)  # said before any work starts
         assert first.partial.read_text() == "frame 0"  # not removed by the second writer
         first.commit()
     assert target.read_text() == "frame 0"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -17,34 +15,16 @@ import tifffile
 
 import sam2_engine.sinks
 from napari_sam2 import api, cli
-from sam2_engine import VideoPredictor, save_random_checkpoint
+from sam2_engine import VideoPredictor
 from sam2_engine.publish import LEDGER_NAME
 from sam2_engine.weights import file_sha256
+from tests.support.cli import MODEL, SIZE, model_args, run
 
-MODEL = "sam2.1_hiera_tiny"
-SIZE = "128"  # the model input side: tiny at 128 px keeps each frame well under a second
 POINTS = ["--point", "1,20,16", "--neg-point", "1,40,30", "--box", "2,5,5,30,25,2"]
 PROMPTS = {
     1: {1: {"points": [[20, 16], [40, 30]], "labels": [1, 0]}},
     2: {2: {"box": [5, 5, 30, 25]}},
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """Random sam2.1_hiera_tiny weights in the official format (objects judged present)."""
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    return save_random_checkpoint(path, MODEL, object_score_bias=2.0)
-
-
-@pytest.fixture(scope="module")
-def movie(tmp_path_factory) -> Path:
-    """A (4, 48, 64) uint8 TIFF: a bright blob drifting over a gradient."""
-    yy, xx = np.mgrid[0:48, 0:64]
-    frames = [40 + xx + 150 * ((yy - 16) ** 2 + (xx - 18 - 2 * t) ** 2 < 64) for t in range(4)]
-    path = tmp_path_factory.mktemp("data") / "movie.tif"
-    tifffile.imwrite(path, np.stack(frames).astype(np.uint8), photometric="minisblack")
-    return path
 
 
 @pytest.fixture
@@ -63,21 +43,6 @@ def no_network(monkeypatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
-
-
-def model_args(checkpoint: Path) -> list[str]:
-    return ["--model", MODEL, "--checkpoint", str(checkpoint), "--image-size", SIZE]
-
-
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``napari-sam2 ARGS`` in a new process."""
-    return subprocess.run(
-        [sys.executable, "-m", "napari_sam2.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "2", **(env or {})},
-    )
 
 
 def main(*args: str) -> int:
