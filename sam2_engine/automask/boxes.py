@@ -78,14 +78,15 @@ def box_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> 
     n = boxes.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.int64, device=device)
+    # a few thousand boxes at most: the greedy pass runs on the CPU
+    boxes, scores = boxes.float().cpu(), scores.cpu()
     order = scores.sort(descending=True)[1]
-    ranked = boxes[order].float().cpu().numpy()
-    keep = order[torch.from_numpy(_greedy_keep(ranked, float(iou_threshold))).to(device)]
+    keep = order[torch.from_numpy(_greedy_keep(boxes[order].numpy(), float(iou_threshold)))]
     switch = _CPU_SWITCH if device.type == "cpu" else _GPU_SWITCH
     if n > switch:
         keep = keep.sort()[0]
         keep = keep[scores[keep].sort(descending=True)[1]]
-    return keep
+    return keep.to(device)
 
 
 def near_crop_edge(

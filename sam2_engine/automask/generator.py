@@ -220,7 +220,7 @@ class AutomaticMaskGenerator:
         # from crop to image coordinates
         found.boxes = found.boxes + torch.tensor([[x0, y0, x0, y0]], device=found.boxes.device)
         found.points = found.points + torch.tensor([[x0, y0]], device=found.points.device)
-        found.crop_boxes = torch.tensor([crop_box], dtype=torch.int64).expand(len(found), 4)
+        found.crop_boxes = torch.tensor([crop_box], device=found.boxes.device).expand(len(found), 4)
         return found
 
     def _segment_batch(
@@ -297,7 +297,7 @@ class AutomaticMaskGenerator:
             stability=stability[keep],
             points=points[keep],
             boxes=boxes[keep],
-            crop_boxes=torch.zeros((int(keep.sum()), 4), dtype=torch.int64),
+            crop_boxes=boxes.new_zeros((int(keep.sum()), 4)),
         )
 
     # ------------------------------------------------------------------ records

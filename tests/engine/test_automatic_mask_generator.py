@@ -355,6 +355,23 @@ def test_blank_image_gives_no_records_without_failing(models):
 
 
 # ---------------------------------------------------------------------------- helpers
+def test_predictor_torch_path_equals_predict(models):
+    """set_image_tensor + predict_torch + upscale_logits give what set_image + predict give."""
+    from sam2_engine import ImagePredictor
+
+    predictor = ImagePredictor(models[0], max_hole_area=30, max_sprinkle_area=30)
+    points = np.array([[[20.0, 30.0]], [[150.0, 40.0]], [[100.5, 120.25]]])
+    predictor.set_image(IMAGE)
+    masks, scores, low_res = predictor.predict(
+        point_coords=points, point_labels=np.ones((3, 1)), return_logits=True
+    )
+    predictor.set_image_tensor(torch.from_numpy(IMAGE).permute(2, 0, 1).float() / 255)
+    low, ious = predictor.predict_torch(torch.from_numpy(points), torch.ones(3, 1))
+    assert torch.equal(ious, torch.from_numpy(scores))
+    assert torch.equal(low.clamp(-32, 32), torch.from_numpy(low_res))
+    assert torch.equal(predictor.upscale_logits(low), torch.from_numpy(masks))
+
+
 def test_grids_and_crop_boxes_equal_the_official():
     from sam2.utils import amg
 
