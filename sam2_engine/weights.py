@@ -514,10 +514,10 @@ def _manual_install_hint(spec: CheckpointSpec) -> str:
     except (OSError, CacheError):  # cache location unusable
         target = f"<cache>/checkpoints/{spec.file_name}"
     return (
-        f"To install it by hand, get {spec.url} with a browser or another tool and either put "
-        f"it at {target} or run: "
-        f"sam2_engine.weights.import_checkpoint({spec.name!r}, '/path/to/{spec.file_name}'). "
-        f"Set {ENV_HOME} to use another cache folder."
+        f"To install it by hand, get {spec.url} with a browser or another tool, then run "
+        f"`napari-sam2 models import {spec.name} /path/to/{spec.file_name}` (in Python: "
+        f"sam2_engine.weights.import_checkpoint({spec.name!r}, '/path/to/{spec.file_name}')) "
+        f"or put it at {target}. Set {ENV_HOME} to use another cache folder."
     )
 
 
@@ -553,17 +553,21 @@ def ensure_checkpoint(
     if entry.state != "missing":
         raise ModelNotFoundError(
             f"The cached {spec.name!r} checkpoint {entry.path} is {entry.state} "
-            f"({entry.detail}), so it cannot be used. Download it again (allow_download=True, "
-            f"or sam2_engine.weights.download_checkpoint({spec.name!r}), replaces it), or "
-            f"import a good copy: sam2_engine.weights.import_checkpoint({spec.name!r}, "
-            f"'/path/to/{spec.file_name}')."
+            f"({entry.detail}), so it cannot be used. {_how_to_get(spec)}"
         )
     raise ModelNotFoundError(
-        f"The {spec.name!r} checkpoint is not in the cache ({_cache_path(spec)}), and "
-        "downloading is not allowed. Allow it (allow_download=True, or call "
-        f"sam2_engine.weights.download_checkpoint({spec.name!r})) to fetch {spec.url}, "
-        f"or install the file by hand: put it at {_cache_path(spec)} or run "
-        f"sam2_engine.weights.import_checkpoint({spec.name!r}, '/path/to/{spec.file_name}')."
+        f"The {spec.name!r} checkpoint is not in the cache ({_cache_path(spec)}) and "
+        f"downloading was not allowed. {_how_to_get(spec)}"
+    )
+
+
+def _how_to_get(spec: CheckpointSpec) -> str:
+    """The ways to get a checkpoint: the command line first, then Python."""
+    return (
+        f"Get it with `napari-sam2 models download {spec.name}` (or add --download to the "
+        f"command; in Python: allow_download=True) from {spec.url}, or with "
+        f"`napari-sam2 models import {spec.name} FILE` from a copy you have (in Python: "
+        f"sam2_engine.weights.import_checkpoint({spec.name!r}, FILE))."
     )
 
 

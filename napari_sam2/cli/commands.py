@@ -23,21 +23,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def models_list(args: argparse.Namespace) -> int:
-    from sam2_engine.weights import CHECKPOINTS, ENV_HOME, checkpoint_status, checkpoints_dir
+    from sam2_engine.weights import ENV_HOME, checkpoint_status, checkpoints_dir
 
     folder = checkpoints_dir(create=False)
-    rows = []
-    for name, path in checkpoint_status():
-        where = path or folder / CHECKPOINTS[name].file_name
-        status = f"{path.stat().st_size / 2**20:.0f} MiB" if path else "missing"
-        rows.append((name, status, str(where)))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'MODEL':<{width}}  {'ON DISK':>8}  FILE")
-    for name, status, where in rows:
-        print(f"{name:<{width}}  {status:>8}  {where}")
+    entries = checkpoint_status()
+    width = max(len(entry.name) for entry in entries)
+    print(f"{'MODEL':<{width}}  {'ON DISK':>10}  FILE")
+    for entry in entries:
+        status = f"{entry.size / 2**20:.0f} MiB" if entry.present else entry.state
+        print(f"{entry.name:<{width}}  {status:>10}  {entry.path}")
+    for entry in entries:
+        if entry.state in ("incomplete", "invalid"):
+            say(f"{entry.name}: {entry.path} is {entry.state} ({entry.detail})")
     print(
         f"\nCache folder: {folder} (set {ENV_HOME} to use another).\n"
-        "Get one: napari-sam2 models download NAME, or napari-sam2 models import NAME FILE."
+        "Get one: napari-sam2 models download NAME, or napari-sam2 models import NAME FILE "
+        "(either replaces an incomplete file)."
     )
     return EXIT_OK
 
@@ -69,7 +70,6 @@ def track(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from napari_sam2 import api
-    from sam2_engine.errors import ModelNotFoundError
 
     given = args.point or args.neg_point or args.box
     if args.session is not None and given:
@@ -104,12 +104,6 @@ def track(args: argparse.Namespace) -> int:
         bar.close()  # before the message, so it is not drawn over
         say(_interrupted_message(output, bar.n, bar.total))
         return EXIT_INTERRUPTED
-    except ModelNotFoundError as error:
-        bar.leave = False
-        raise ModelNotFoundError(
-            f"{error}\nFrom the command line: `napari-sam2 models download MODEL` (or "
-            "`models import MODEL FILE`), or add --download to this command."
-        ) from None
     except BaseException:
         bar.leave = False  # an error message follows: no half-drawn bar above it
         raise

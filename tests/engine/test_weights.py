@@ -222,7 +222,7 @@ def test_incomplete_cached_file_is_replaced_by_an_allowed_download(
     cached = checkpoints_dir() / f"{NAME}.pt"
     cached.write_bytes(PAYLOAD[:100])
     use_spec(monkeypatch, url=f"{server}/good.pt")
-    with pytest.raises(ModelNotFoundError, match="is incomplete .* Download it again"):
+    with pytest.raises(ModelNotFoundError, match="is incomplete .* models download"):
         ensure_checkpoint(NAME, allow_download=False)
     assert cached.read_bytes() == PAYLOAD[:100]  # refused, left as it was
     assert ensure_checkpoint(NAME, allow_download=True, progress=False) == cached
@@ -291,7 +291,8 @@ def _download_fails(url: str, monkeypatch: pytest.MonkeyPatch, **spec_changes: o
     target = folder / f"{NAME}.pt"
     assert url in msg  # which URL failed
     assert str(target) in msg  # where to put the file by hand
-    assert "import_checkpoint(" in msg  # the import alternative
+    assert "import_checkpoint(" in msg  # the import alternative, in Python
+    assert f"napari-sam2 models import {NAME}" in msg  # and on the command line
     assert list(folder.iterdir()) == []  # no .part, no final file
     return msg
 
@@ -363,7 +364,8 @@ def test_ensure_offline_raises_without_network(no_network: list[str], home: Path
         ensure_checkpoint(NAME, allow_download=False)
     msg = str(info.value)
     assert str(home / "checkpoints" / f"{NAME}.pt") in msg
-    assert "allow_download=True" in msg
+    assert msg.index("napari-sam2 models download") < msg.index("allow_download=True")  # CLI first
+    assert f"napari-sam2 models import {NAME} FILE" in msg
     assert CHECKPOINTS[NAME].url in msg
     assert isinstance(info.value, FileNotFoundError)
     assert no_network == []

@@ -71,6 +71,23 @@ def test_models_lists_eight_missing_without_network(empty_home, no_network, caps
     assert not empty_home.exists()  # listing creates nothing
 
 
+def test_models_lists_an_incomplete_file_and_refuses_a_bad_home(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    (home / "checkpoints").mkdir(parents=True)
+    (home / "checkpoints" / f"{MODEL}.pt").write_bytes(b"PK\x03\x04" + b"x" * 100)
+    monkeypatch.setenv("NAPARI_SAM2_HOME", str(home))
+    assert main("models") == 0
+    captured = capsys.readouterr()
+    assert any(
+        line.startswith(MODEL) and "incomplete" in line for line in captured.out.splitlines()
+    )
+    assert "cut short" in captured.err
+    monkeypatch.setenv("NAPARI_SAM2_HOME", str(home / "checkpoints" / f"{MODEL}.pt"))
+    assert main("models") == 1
+    err = capsys.readouterr().err
+    assert "points at a file, not a folder" in err and "Traceback" not in err
+
+
 def test_models_import_and_offline_download(empty_home, tiny_checkpoint, monkeypatch, capsys):
     assert main("models", "import", MODEL, str(tiny_checkpoint)) == 1
     assert "is not the official 'sam2.1_hiera_tiny' checkpoint" in capsys.readouterr().err
