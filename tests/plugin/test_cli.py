@@ -283,6 +283,18 @@ def test_export_video_is_wired(tmp_path, movie, capsys) -> None:
     assert "nope" in capsys.readouterr().err
 
 
+def test_batch_without_distributed_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:
+    import sys
+
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text('[{"input": "a.tif", "prompts": {"1": {"0": {"points": [[1, 1]]}}}, '
+                    '"output": "a_labels.tif"}]')  # fmt: skip
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    assert main("batch", str(jobs)) == 1
+    err = capsys.readouterr().err
+    assert 'pip install "napari-sam2[batch]"' in err and "Traceback" not in err
+
+
 def test_batch_is_wired(tmp_path, monkeypatch, capsys) -> None:
     from napari_sam2 import batch
 
