@@ -162,6 +162,24 @@ def _overlay_image(image: np.ndarray, labels: np.ndarray, path: Path) -> Path:
         return out.commit()
 
 
+#: The files the demo writes (and replaces on a later run).
+OUTPUT_NAMES = ("cells.tif", "labels.tif", "overlay.png", "overlay.mp4")
+
+
+def _check_outputs(folder: Path) -> None:
+    """Before any work: the demo replaces its own earlier files, never anything else."""
+    from sam2_engine.publish import OutputError, check_output
+
+    for name in OUTPUT_NAMES:
+        try:
+            check_output(folder / name, overwrite=True)
+        except OutputError as err:
+            raise type(err)(
+                f"{folder / name} is in the way and is not the demo's own earlier output: "
+                "nothing was written. Run the demo into another folder (-o FOLDER)"
+            ) from None
+
+
 def run_demo(
     folder: str | Path,
     *,
@@ -198,6 +216,7 @@ def run_demo(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _check_outputs(folder)
     sample = make_cells_timelapse(n_frames=frames)
     clicks = click_points(sample.truth, objects)
     prompts = {k: {0: {"points": [list(xy)]}} for k, xy in clicks.items()}

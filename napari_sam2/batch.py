@@ -19,8 +19,8 @@ frame before it, and writes the labels frame by frame to ``<output>.partial``, r
 reused by the following jobs (the pipeline's model cache). A job that fails (unreadable input,
 bad session, ...) is reported with its error and does not stop the others; frames it finished
 stay in its ``<output>.partial``. A rerun skips the jobs whose output exists, unless
-``overwrite`` (which replaces only outputs napari-sam2 wrote). Workers of a remote cluster need
-napari-sam2 installed and must see the paths.
+``overwrite`` (which replaces only outputs napari-sam2 wrote), and redoes the jobs that left a
+partial. Workers of a remote cluster need napari-sam2 installed and must see the paths.
 """
 
 from __future__ import annotations
@@ -228,11 +228,13 @@ def _resolve(base: Path, value: Any) -> Path:
 
 @dataclass(frozen=True)
 class _ModelSpec:
-    """What every worker loads and how it tracks: hashable, checked before a cluster starts."""
+    """What every worker loads and how it tracks, checked before a cluster starts: the model,
+    its checkpoint, and the predictor options given for every job (the others come from each
+    job's session)."""
 
     model: str | Sam2Config
     checkpoint: str | None
-    options: PredictorOptions
+    options: tuple[tuple[str, Any], ...]
 
 
 def run(
@@ -301,12 +303,16 @@ def _model_spec(model: str | Sam2Config, checkpoint: Any, device: str, options: 
     """The model to load and the options, checked here (before a cluster starts)."""
     from napari_sam2.tracking.models import model_config
 
-    if not isinstance(options, PredictorOptions):
-        options = PredictorOptions.from_json(dict(options or {}))
-    options = options.updated(device=device)
-    model_config(model, options.image_size)  # an unknown name fails now, listing the names
+    if isinstance(options, PredictorOptions):
+        given = options.to_json()
+    else:
+        given = dict(options or {})
+        PredictorOptions.from_json(given)  # unknown or bad options fail now
+    given["device"] = device
+    checked = PredictorOptions().updated(**given)
+    model_config(model, checked.image_size)  # an unknown name fails now, listing the names
     path = None if checkpoint is None else str(Path(checkpoint).expanduser().absolute())
-    return _ModelSpec(model, path, options)
+    return _ModelSpec(model, path, tuple(sorted(given.items())))
 
 
 @contextlib.contextmanager
@@ -362,7 +368,8 @@ def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
     from distributed import get_worker
 
     from napari_sam2.tracking import Tracking, TrackingJob, session_options
-    from sam2_engine.sinks import open_sink
+    from sam2_engine.publish import check_not_input, partial_path
+    from sam2_engine.sinks import check_output, open_sink
 
     start = time.perf_counter()
     worker = get_worker()
@@ -374,13 +381,17 @@ def _run_job(job: Job, spec: _ModelSpec, overwrite: bool) -> JobResult:
             job.label, output, status, seconds=seconds, worker=worker.address, **fields
         )
 
-    if output.exists() and not overwrite:
-        return result("skipped")
     loaded = False
     try:
+        check_not_input(output, [job.input])
+        if output.exists() and not overwrite:
+            return result("skipped")
+        # an interrupted run's partial is this job's unfinished output: a rerun redoes it
+        overwrite = overwrite or partial_path(output).exists()
         output.parent.mkdir(parents=True, exist_ok=True)
+        check_output(output, overwrite, inputs=[job.input])  # before the model loads
         session = job.load_session()
-        given = {**spec.options.to_json(), **dict(job.options or {})}
+        given = {**dict(spec.options), **dict(job.options or {})}
         tracking = TrackingJob(
             job.input,
             session,

@@ -326,10 +326,30 @@ def _check_options(kind: str, background: Any, feather: float, dilate: int) -> N
         raise ExportError(f"dilate is a whole number of pixels; got {dilate!r}")
 
 
+def label_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a label file napari-sam2 writes (a format of its sink registry)."""
+    from sam2_engine.sinks import format_for
+
+    try:
+        format_for(path)
+    except ValueError:
+        return False
+    return Path(path).exists()
+
+
+def open_label_file(path: str | os.PathLike) -> Any:
+    """A label file of the sink registry as a (T, H, W) array."""
+    from sam2_engine.sinks import open_labels
+
+    return open_labels(path)
+
+
 def _open_labels(labels: Any, source: Any, first_frame: int | None = None) -> Any:
     """``labels`` as a frame source of raw (H, W) label images matching ``source``."""
     from sam2_engine.frames import FrameSource, open_frames
 
+    if isinstance(labels, (str, os.PathLike)) and label_file(labels):
+        labels = open_label_file(labels)  # e.g. the labels group of an OME-Zarr, not its image
     opened = labels if isinstance(labels, FrameSource) else open_frames(labels, axes="TYX")
     try:
         if opened.dtype.kind not in "iub":

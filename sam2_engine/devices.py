@@ -42,12 +42,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         )
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device='cuda' was asked for, but torch sees no CUDA GPU here.")
+            raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA GPU here.")
         if index and int(index) >= torch.cuda.device_count():
             raise ValueError(
                 f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
                 f"(cuda:0..cuda:{torch.cuda.device_count() - 1})."
             )
     if kind == "mps" and not _mps_available():
-        raise ValueError("device='mps' was asked for, but Apple MPS is not available here.")
+        raise ValueError(f"device={device!r} was asked for, but Apple MPS is not available here.")
     return torch.device(name)

@@ -86,9 +86,24 @@ def frame_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The predictor options given on the command line (None: not given)."""
+    """The predictor options given on the command line (None: not given), checked.
+
+    Raises:
+        UsageError: a flag's value breaks the option's rule (the message names the rule).
+    """
+    from sam2_engine.options import OptionsError, PredictorOptions
+
     names = ("device", "image_size", "precision", "fill_hole_area", "max_frames_in_memory")
-    return {name: getattr(args, name, None) for name in names}
+    given = {name: getattr(args, name, None) for name in names}
+    try:
+        PredictorOptions().updated(**given)
+    except OptionsError as err:
+        text = str(err)
+        name = next((n for n in names if text.startswith(n)), None)
+        if name is not None:
+            text = text.replace(name, f"--{name.replace('_', '-')}", 1)
+        raise UsageError(text) from None
+    return given
 
 
 def check_model_name(name: str | None) -> None:

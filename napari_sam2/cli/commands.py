@@ -79,6 +79,7 @@ def track(args: argparse.Namespace) -> int:
     prompts = args.session or prompts_from_args(args.point, args.neg_point, args.box)
     frames = frame_range(args.frames)
     reading = frame_options(args)
+    options = predictor_options(args)
     check_model_name(args.model)
     output = api.check_output(args.output, args.overwrite, inputs=[args.input])
     started = time.perf_counter()
@@ -98,7 +99,7 @@ def track(args: argparse.Namespace) -> int:
             allow_download=args.download,
             return_info=True,
             **reading,
-            **predictor_options(args),
+            **options,
         )
     except KeyboardInterrupt:
         bar.close()  # before the message, so it is not drawn over
@@ -158,13 +159,13 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def export_video(args: argparse.Namespace) -> int:
-    from napari_sam2.api import read_info
-    from napari_sam2.video_export import export_video
+    from napari_sam2.video_export import export_video, label_file
+    from sam2_engine.sinks import read_info
 
     first_frame = args.first_frame
-    if first_frame is None:
+    if first_frame is None and label_file(args.labels):
         # labels written by `track --frames A:B` cover only those frames and record them
-        info = read_info(args.labels) if Path(args.labels).exists() else None
+        info = read_info(args.labels)
         if info and info.get("frames"):
             first_frame = int(info["frames"][0])
 

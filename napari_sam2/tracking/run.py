@@ -34,12 +34,19 @@ TrackedFrame = tuple[int, list[int], Any]
 
 
 def session_options(session: Session, **given: Any) -> PredictorOptions:
-    """The predictor options a session recorded, with the ``given`` ones (not None) instead."""
+    """The predictor options a session recorded, with the ``given`` ones (not None) instead.
+
+    Raises:
+        OptionsError: a given option is unknown or has a bad value.
+        SessionError: an option the session recorded has a bad value.
+    """
+    PredictorOptions().updated(**given)  # the caller's own mistakes are named as such
     recorded = {k: v for k, v in session.settings.items() if k != "device"}
     try:
-        return PredictorOptions.from_json(recorded, ignore_unknown=True).updated(**given)
+        options = PredictorOptions.from_json(recorded, ignore_unknown=True)
     except ValueError as err:
         raise SessionError(f"the session's settings do not fit: {err}") from None
+    return options.updated(**given)
 
 
 def propagate(predictor: Any, state: Any, passes: list[Pass]) -> Iterator[TrackedFrame]:

@@ -71,7 +71,7 @@ def check_output(
         FileNotFoundError / NotADirectoryError / PermissionError (the parent folder).
     """
     path = Path(path).expanduser()
-    _check_not_input(path, inputs)
+    check_not_input(path, inputs)
     parent = path.parent
     if not parent.exists():
         raise FileNotFoundError(f"the output folder {parent} does not exist")
@@ -96,7 +96,10 @@ def check_output(
     return path
 
 
-def _check_not_input(path: Path, inputs: Iterable[Any]) -> None:
+def check_not_input(path: PathLike, inputs: Iterable[Any]) -> None:
+    """Refuse an output that is one of ``inputs`` (paths among them), lies inside one or
+    holds one (:class:`OutputIsInputError`)."""
+    path = Path(path).expanduser()
     target = _resolved(path)
     for item in inputs:
         if not isinstance(item, (str, os.PathLike)):

@@ -5,7 +5,7 @@ Layout (zarr format 2, what napari-ome-zarr, ome-zarr-py, Fiji and QuPath read):
     NAME.ome.zarr/            image group: "multiscales" (axes t, [c,] y, x)
         0/                    the frames that were labelled, in their own dtype
         labels/               "labels": ["sam2"]
-            sam2/             "multiscales" + "image-label" (colours, source image)
+            sam2/             "multiscales" + "image-label" (its source image)
                 0/            the label stack, uint16 (uint32 for large ids)
 
 Both arrays are written frame by frame as labels arrive, one chunk per frame. An RGB source is

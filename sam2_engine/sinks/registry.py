@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sam2_engine import publish
+from sam2_engine.constants import PARTIAL_SUFFIX
 from sam2_engine.sinks.array_sink import ArraySink
 from sam2_engine.sinks.base import LabelSink
 
@@ -85,7 +86,7 @@ def format_for(path: str | os.PathLike) -> SinkFormat:
     Raises:
         ValueError: no format has that suffix (the message lists them).
     """
-    name = Path(path).name.lower()
+    name = Path(path).name.lower().removesuffix(PARTIAL_SUFFIX)  # a partial is its format too
     matches = [
         (len(suffix), fmt)
         for fmt in _FORMATS.values()

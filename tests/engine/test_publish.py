@@ -159,6 +159,16 @@ def test_a_folder_output_replaces_only_the_files_it_wrote(tmp_path: Path) -> Non
     (theirs / "f0.png").write_text("the user's")
     with pytest.raises(NotOurOutputError):
         Publication(theirs, folder=True, overwrite=True)
+    recognised = tmp_path / "old.zarr"  # ours by its format, written before manifests existed
+    recognised.mkdir()
+    (recognised / "zarr.json").write_text("{}")
+    with Publication(
+        recognised, folder=True, overwrite=True, recognise=lambda p: (p / "zarr.json").exists()
+    ) as out:
+        out.partial.mkdir()
+        (out.partial / "zarr.json").write_text("new")
+        out.commit()
+    assert (recognised / "zarr.json").read_text() == "new"
     empty = tmp_path / "empty"
     empty.mkdir()
     with Publication(empty, folder=True) as out:  # an empty folder holds nothing to lose

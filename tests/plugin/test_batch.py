@@ -212,3 +212,36 @@ def test_model_loads_once_per_worker_not_per_job(data, cluster, small_checkpoint
     first = tifffile.imread(tmp_path / "a0.tif")
     np.testing.assert_array_equal(first, tifffile.imread(tmp_path / "a1.tif"))
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_sessions_keep_their_options_and_leftovers_are_redone(
+    data, cluster, small_checkpoint, tmp_path
+):
+    config, checkpoint = small_checkpoint
+    session = session_from_prompts(PROMPTS)
+    session.settings = {"precision": "bf16", "fill_hole_area": 0}
+    save_session(session, tmp_path / "bf16.session.json")
+    movie = tmp_path / "a.tif"
+    movie.write_bytes((data / "movies" / "a.tif").read_bytes())
+    leftover = tmp_path / "again.tif"
+    (tmp_path / "again.tif.partial").write_bytes(b"frames of an interrupted run")
+    jobs = [
+        Job(movie, tmp_path / "bf16.tif", session=tmp_path / "bf16.session.json"),
+        Job(movie, leftover, prompts=PROMPTS),
+        Job(movie, movie, prompts=PROMPTS),  # the output is the input
+    ]
+    before = movie.read_bytes()
+    options = {"model": config, "checkpoint": checkpoint, "progress": False}
+    results = batch.run(jobs, cluster.scheduler_address, **options)
+    assert [r.status for r in results] == ["done", "done", "failed"]
+    from napari_sam2.api import read_info
+
+    recorded = read_info(tmp_path / "bf16.tif")["options"]
+    assert recorded["precision"] == "bf16" and recorded["fill_hole_area"] == 0
+    assert read_info(leftover)["options"]["precision"] == "fp32"
+    assert not (tmp_path / "again.tif.partial").exists()  # the unfinished job was redone
+    assert "is the input" in results[2].error and movie.read_bytes() == before
+    given = batch.run(jobs[:1], cluster.scheduler_address, overwrite=True,
+                      options={"precision": "fp32"}, **options)  # fmt: skip
+    assert given[0].status == "done"
+    assert read_info(tmp_path / "bf16.tif")["options"]["precision"] == "fp32"  # the run's wins

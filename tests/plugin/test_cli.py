@@ -192,6 +192,16 @@ def test_unusable_output_folders(tmp_path, movie, capsys, monkeypatch) -> None:
         (["track", "in.tif", "--point", "0,1,2", "--frames", "a:b", "-o", "x.tif"], "START:STOP"),
         (["track", "in.tif", "--point", "0,1,2"], "required: -o/--output"),
         (["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--direction", "up"], "choice"),
+        (
+            ["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--device", "gpu"],
+            "--device must",
+        ),
+        (["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--image-size", "100"], "of 32"),
+        (["batch", "jobs.json", "--fill-hole-area", "-1"], "--fill-hole-area must be"),
+        (
+            ["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--max-frames-in-memory", "3"],
+            "--max-frames-in-memory must be a whole number >= 7",
+        ),
         (["fly"], "invalid choice"),
         (["demo", "--frames", "1"], "--frames must be at least 2"),
     ],
@@ -261,6 +271,17 @@ def test_demo_runs_end_to_end_offline(tmp_path) -> None:
     assert {p.name for p in folder.iterdir()} == names
     labels = tifffile.imread(folder / "labels.tif")
     assert labels.shape == (3, 256, 256) and labels.any()
+
+
+def test_demo_never_replaces_a_users_file(tmp_path, capsys) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / "labels.tif").write_bytes(b"the user's labels")
+    assert main("demo", "-o", str(folder), "--no-download") == 1
+    err = capsys.readouterr().err
+    assert "not the demo's own earlier output" in err and "nothing was written" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["labels.tif"]  # checked before work
+    assert (folder / "labels.tif").read_bytes() == b"the user's labels"
 
 
 def test_demo_without_fallback_fails_clearly(empty_home, no_network, tmp_path, capsys) -> None:

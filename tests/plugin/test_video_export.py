@@ -22,6 +22,7 @@ from napari_sam2.video_export import (
 )
 from sam2_engine.frames import open_frames
 from sam2_engine.publish import NotOurOutputError
+from sam2_engine.sinks import open_sink
 
 T, H, W = 6, 48, 64
 RATE = Fraction(30000, 1001)
@@ -284,6 +285,18 @@ def test_replaces_only_its_own_outputs_and_only_when_asked(clip, tmp_path):
         export_video(path, labels, theirs, "masks", overwrite=True, progress=False)
     assert (theirs / "frame_000000.png").read_bytes() == b"not ours"
     assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_labels_from_an_ome_zarr_are_its_labels_not_its_image(clip, tmp_path):
+    path, labels, decoded = clip
+    store = tmp_path / "tracked.ome.zarr"
+    with open_sink(store, labels.shape, labels.dtype, source=lambda i: decoded[i]) as sink:
+        for t, frame in enumerate(labels):
+            sink.write_labels(t, frame)
+    from_zarr = export_video(path, store, tmp_path / "a", "masks", progress=False)
+    from_array = export_video(path, labels, tmp_path / "b", "masks", progress=False)
+    for a, b in zip(sorted(from_zarr.glob("*.png")), sorted(from_array.glob("*.png")), strict=True):
+        np.testing.assert_array_equal(decode_frames(a, "gray"), decode_frames(b, "gray"))
 
 
 def test_refuses_to_write_onto_or_into_its_inputs(clip, tmp_path):
