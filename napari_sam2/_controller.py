@@ -280,8 +280,12 @@ class TrackingController(EngineJobs):
         if changes:
             self._edit_prompts(changes, "edit prompts")
 
-    def use_labels_as_prompt(self, frame: int, obj: int | None = None) -> None:
-        """Make the object's painted pixels on ``frame`` its mask prompt there (protects it)."""
+    def use_labels_as_prompt(self, frame: int, obj: int | None = None) -> str | None:
+        """Make the object's painted pixels on ``frame`` its mask prompt there (protects it).
+
+        Returns a note for the user when the mask replaces the object's clicks or box on that
+        frame (undo brings them back, with the frame's score), else None.
+        """
         if self.labels is None or self.image is None:
             raise PluginInputError("pick an image first")
         obj = self.active if obj is None else obj
@@ -293,10 +297,19 @@ class TrackingController(EngineJobs):
                 f"object {obj} has no pixels on frame {frame}: paint it with label {obj} "
                 "in the labels layer first"
             )
+        replaced = self._book.get((frame, obj))
         self._edit_prompts(
             {(frame, obj): FramePrompt(frame, obj, mask=mask)},
             f"use labels of object {obj} on frame {frame} as prompt",
             protect={frame},
+            scores=True,
+        )
+        if replaced is None or (not replaced.points and replaced.box is None):
+            return None
+        kinds = [k for k, v in (("clicks", replaced.points), ("box", replaced.box)) if v]
+        return (
+            f"the painted mask replaces the {' and '.join(kinds)} of object {obj} on frame "
+            f"{frame} (Undo brings them back)"
         )
 
     def _edit_prompts(
@@ -304,9 +317,10 @@ class TrackingController(EngineJobs):
         changes: dict[PromptKey, FramePrompt | None],
         label: str,
         protect: Iterable[int] = (),
+        scores: bool = False,
     ) -> None:
         protect = set(protect) - self.protected
-        entry = self._record(label, prompts=True, protected=bool(protect))
+        entry = self._record(label, prompts=True, protected=bool(protect), scores=scores)
         self._book.edit(changes, entry.token)
         if protect:
             self.protected |= protect

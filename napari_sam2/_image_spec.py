@@ -81,6 +81,7 @@ class ImageSpec:
         rgb: napari shows the last axis as colour (an RGB layer).
         contrast_limits: intensity mapped to 0..1 for non-8-bit data (the layer's).
         path: the file the layer came from, if any.
+        sample: the napari sample it came from, as (plugin, sample name), if any.
         layout: the engine's frame layout these choices make (set on creation).
     """
 
@@ -93,6 +94,7 @@ class ImageSpec:
     rgb: bool = False
     contrast_limits: tuple[float, float] | None = None
     path: str | None = None
+    sample: tuple[str, str] | None = None
     layout: FrameLayout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -244,6 +246,7 @@ class ImageSpec:
         limits = None if self.contrast_limits is None else [float(v) for v in self.contrast_limits]
         return {
             "path": self.path,
+            "sample": None if self.sample is None else list(self.sample),
             "layer": self.name,
             "shape": [self.num_frames, *self.frame_shape],
             "array_shape": [int(n) for n in self.data.shape],
@@ -254,6 +257,17 @@ class ImageSpec:
             "channel": channel,
             "contrast_limits": limits,
         }
+
+    def check_made_for(self, source: dict[str, Any]) -> None:
+        """Raise if a session's ``source`` entry was recorded for an image of another shape,
+        naming the image it belongs to."""
+        shape = source.get("array_shape")
+        if shape and tuple(int(n) for n in shape) != tuple(self.data.shape):
+            name = source.get("layer") or source.get("path") or "another image"
+            raise ImageSpecError(
+                f"this session belongs to '{name}' ({_shape_text(shape)}), but '{self.name}' "
+                f"is {_shape_text(self.data.shape)}: pick '{name}' in the image section first"
+            )
 
     def with_source(self, source: dict[str, Any]) -> ImageSpec:
         """This image with the layout choices of a session's ``source`` entry.
@@ -285,3 +299,7 @@ class ImageSpec:
             self.channel,
             self.contrast_limits,
         )
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return " x ".join(str(int(n)) for n in shape)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from napari_sam2._history import UndoEntry, UndoHistory
+from napari_sam2._label_updates import write_frame
 from napari_sam2._palette import object_color
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import ObjectInfo, PluginInputError, Settings
@@ -120,6 +123,9 @@ def session_of(ctrl: TrackingController) -> Session:
         objects=[SessionObject(o.id, o.name, o.color) for o in ctrl.objects],
         prompts=ctrl.prompts,
         protected_frames=sorted(ctrl.protected),
+        painted={}
+        if ctrl.labels is None
+        else {f: np.asarray(ctrl.labels.read(f)) for f in sorted(ctrl.protected)},
     )
 
 
@@ -138,7 +144,8 @@ def apply_session(ctrl: TrackingController, session: Session) -> None:
         raise SessionError(f"the session's settings do not fit: {err}") from None
     if any(o.id > MAX_OBJECT_ID for o in session.objects):
         raise SessionError(f"object ids above {MAX_OBJECT_ID} are not supported")
-    ctrl._record("load session", objects=True, prompts=True, protected=True, scores=True)
+    painted = _painted_for(ctrl, session)
+    entry = ctrl._record("load session", objects=True, prompts=True, protected=True, scores=True)
     ctrl.objects = [
         ObjectInfo(o.id, o.name or f"object {o.id}", o.color or object_color(o.id))
         for o in session.objects
@@ -155,5 +162,21 @@ def apply_session(ctrl: TrackingController, session: Session) -> None:
     else:
         ctrl.model_changed.emit()  # the options may have changed
     ctrl.active = ctrl.objects[0].id if ctrl.objects else None
+    for frame, labels in painted.items():  # what the user painted comes back (undoable)
+        write_frame(ctrl, frame, labels, entry.token)
     ctrl._clamp_range()
     ctrl.emit_all()
+
+
+def _painted_for(ctrl: TrackingController, session: Session) -> dict[int, np.ndarray]:
+    """The session's painted frames, checked against the image and the label dtype."""
+    height, width = ctrl.image.frame_shape
+    for frame, labels in session.painted.items():
+        if not 0 <= frame < ctrl.image.num_frames or labels.shape != (height, width):
+            raise SessionError(
+                f"the painted labels of frame {frame} ({labels.shape[0]} x {labels.shape[1]}) "
+                f"do not fit this image ({ctrl.image.num_frames} frames of {height} x {width})"
+            )
+        if labels.size and labels.max() > MAX_OBJECT_ID:
+            raise SessionError(f"painted label values above {MAX_OBJECT_ID} are not supported")
+    return session.painted

@@ -144,3 +144,14 @@ def rle_counts(rle: Any, what: str) -> tuple[int, int, list[int]]:
             f"{height * width}"
         )
     return height, width, counts
+
+
+def rle_labels(rle: Any, what: str) -> tuple[int, int, list[int], list[int]]:
+    """(height, width, label values, run lengths) of a run-length encoded label image."""
+    if not isinstance(rle, dict) or set(rle) != {"size", "values", "counts"}:
+        raise ValueRuleError(f"{what} must be {{'size': [H, W], 'values': [...], 'counts': [...]}}")
+    height, width, counts = rle_counts({"size": rle["size"], "counts": rle["counts"]}, what)
+    if not isinstance(rle["values"], list) or len(rle["values"]) != len(counts):
+        raise ValueRuleError(f"{what}: one label value per run is needed")
+    labels = [whole(v, f"{what}: a label value") for v in rle["values"]]
+    return height, width, labels, counts

@@ -9,15 +9,19 @@ encoded. Nothing here imports torch, napari or Qt.
 Format (version 1)::
 
     {"format": "napari-sam2-session", "version": 1,
-     "source": {"path": ..., "layer": ..., "shape": [T, H, W], "dtype": ..., "axes": ...,
-                "axis": ..., "index": {...}, "channel": ..., "contrast_limits": [lo, hi]},
+     "source": {"path": ..., "sample": [plugin, name] or null, "layer": ...,
+                "shape": [T, H, W], "dtype": ..., "axes": ..., "axis": ..., "index": {...},
+                "channel": ..., "contrast_limits": [lo, hi]},
      "model": {"name": "sam2.1_hiera_tiny", "checkpoint": null, "sha256": null},
      "settings": {...},
      "objects": [{"id": 1, "name": "cell 1", "color": "#ff7f0e"}],
      "prompts": [{"frame": 0, "object": 1, "points": [[x, y]], "labels": [1],
                   "box": [x0, y0, x1, y1] or null, "mask": {"size": [H, W], "counts": [...]}}],
-     "protected_frames": [3, 4]}
+     "protected_frames": [3, 4],
+     "painted": [{"frame": 3, "labels": {"size": [H, W], "values": [...], "counts": [...]}}]}
 
+``painted`` holds the labels of the frames painted by hand (run-length encoded label images),
+so that a saved session brings back what the user painted, not only which frames.
 Coordinates are (x, y) pixels of the frame, as the engine's predictors take them.
 """
 
@@ -63,6 +67,27 @@ def decode_mask(rle: dict[str, Any]) -> np.ndarray:
         raise SessionError(str(err)) from None
     runs = np.arange(len(counts)) % 2 == 1
     return np.repeat(runs, counts).reshape(height, width)
+
+
+def encode_labels(labels: np.ndarray) -> dict[str, Any]:
+    """Run-length encode a 2-D label image (row-major runs of one value)."""
+    flat = np.asarray(labels).ravel()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1]) if flat.size else []
+    bounds = np.concatenate([starts, [flat.size]])
+    return {
+        "size": list(np.shape(labels)),
+        "values": [int(v) for v in flat[np.asarray(starts, int)]],
+        "counts": np.diff(bounds).astype(int).tolist(),
+    }
+
+
+def decode_labels(rle: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_labels` (checked before anything is allocated), as uint32."""
+    try:
+        height, width, labels, counts = values.rle_labels(rle, "painted labels")
+    except values.ValueRuleError as err:
+        raise SessionError(str(err)) from None
+    return np.repeat(np.asarray(labels, np.uint32), counts).reshape(height, width)
 
 
 # ---------------------------------------------------------------------- data classes
@@ -115,6 +140,8 @@ class Session:
     objects: list[SessionObject] = field(default_factory=list)
     prompts: list[FramePrompt] = field(default_factory=list)
     protected_frames: list[int] = field(default_factory=list)
+    #: frame -> the (H, W) labels painted by hand there (the protected frames' pixels)
+    painted: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def object_ids(self) -> list[int]:
@@ -130,6 +157,10 @@ class Session:
             "objects": [asdict(obj) for obj in self.objects],
             "prompts": [p.to_json() for p in self.prompts],
             "protected_frames": sorted(int(f) for f in self.protected_frames),
+            "painted": [
+                {"frame": int(f), "labels": encode_labels(self.painted[f])}
+                for f in sorted(self.painted)
+            ],
         }
 
     @classmethod
@@ -149,6 +180,7 @@ class Session:
                 values.whole(f, "a protected frame") for f in _listed(data, "protected_frames")
             ]
             parts = {name: _mapping(data, name) for name in ("source", "model", "settings")}
+            painted = dict(_painted_from_json(p) for p in _listed(data, "painted"))
         except values.ValueRuleError as err:
             raise SessionError(f"malformed session: {err}") from None
         session = cls(
@@ -158,6 +190,7 @@ class Session:
             objects=objects,
             prompts=prompts,
             protected_frames=protected,
+            painted=painted,
         )
         session.validate()
         return session
@@ -216,6 +249,12 @@ def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise values.ValueRuleError(f"{key} must be an object, got {type(value).__name__}")
     return dict(value)
+
+
+def _painted_from_json(p: Any) -> tuple[int, np.ndarray]:
+    if not isinstance(p, dict) or "frame" not in p or "labels" not in p:
+        raise values.ValueRuleError(f"painted labels must be {{'frame', 'labels'}}, got {p!r}")
+    return values.whole(p["frame"], "a painted frame"), decode_labels(p["labels"])
 
 
 def _object_from_json(o: Any) -> SessionObject:

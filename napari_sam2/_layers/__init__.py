@@ -89,6 +89,17 @@ class TrackingLayers:
         self.controller.labels = store
         self._on_objects_changed()
         self._on_prompts_changed()
+        self._bring_forward()
+
+    def _bring_forward(self) -> None:
+        """Show the image with its layers on top of the others, the image selected (not one
+        of the prompt layers: nothing is armed until the user picks a prompt kind)."""
+        self.image_layer.visible = True
+        for layer in (self.image_layer, self.labels, self.points, self.boxes):
+            if layer is not None:
+                index = self.viewer.layers.index(layer)
+                self.viewer.layers.move(index, len(self.viewer.layers))
+        self.viewer.layers.selection.active = self.image_layer
 
     def detach(self) -> None:
         """Stop watching the layers (they stay in the viewer with everything in them)."""
@@ -111,8 +122,10 @@ class TrackingLayers:
         if self.image_layer is None:
             return
         self.labels_part.ensure()
-        remade = self.clicks.ensure(self.image_layer)
-        remade = self.boxes_part.ensure(self.image_layer) or remade
+        prompts = self.controller.prompts
+        remade = self.clicks.ensure(self.image_layer, any(p.points for p in prompts))
+        boxed = any(p.box is not None for p in prompts)
+        remade = self.boxes_part.ensure(self.image_layer, boxed) or remade
         if remade:
             show_info(
                 "SAM 2: a removed prompt layer was made again from the session's prompts "
@@ -121,13 +134,15 @@ class TrackingLayers:
 
     # ------------------------------------------------------------------ prompt modes
     def start_clicks(self) -> None:
-        """Select the clicks layer in point-adding mode."""
+        """Select the clicks layer in point-adding mode (made on first use)."""
         self.ensure_layers()
+        self.clicks.ensure(self.image_layer, needed=True)
         self.clicks.arm()
 
     def start_boxes(self) -> None:
-        """Select the boxes layer in rectangle-drawing mode."""
+        """Select the boxes layer in rectangle-drawing mode (made on first use)."""
         self.ensure_layers()
+        self.boxes_part.ensure(self.image_layer, needed=True)
         self.boxes_part.arm()
 
     def start_painting(self) -> None:
@@ -155,6 +170,10 @@ class TrackingLayers:
     def _on_prompts_changed(self) -> None:
         if self.quiet.active or self.spec is None:
             return
+        if self.image_layer is not None:  # prompts from undo or a session need their layer
+            prompts = self.controller.prompts
+            self.clicks.ensure(self.image_layer, any(p.points for p in prompts))
+            self.boxes_part.ensure(self.image_layer, any(p.box is not None for p in prompts))
         self.clicks.rebuild()
         self.boxes_part.rebuild()
 

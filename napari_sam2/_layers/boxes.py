@@ -28,13 +28,10 @@ class BoxesLayer(PromptLayerPart):
         return f"{image_layer.name} SAM 2 boxes"
 
     # ------------------------------------------------------------------ set up
-    def ensure(self, image_layer: Any) -> bool:
-        """Make the layer again if it is missing from the viewer; True if it was remade."""
-        if not self.missing():
-            return False
+    def _make(self, image_layer: Any) -> Shapes:
         ndim = len(self.spec.display_axes)
         height, width = self.spec.frame_shape
-        layer = self.viewer.add_shapes(
+        return self.viewer.add_shapes(
             ndim=ndim,
             name=self.name(image_layer),
             features={"obj": np.empty(0, int)},
@@ -42,10 +39,6 @@ class BoxesLayer(PromptLayerPart):
             edge_width=max(1.0, min(height, width) / 150),
             **geometry(image_layer, ndim),
         )
-        existed = self.layer is not None
-        self._watch(layer)
-        self.rebuild()
-        return existed
 
     def arm(self) -> None:
         """Select the layer in rectangle-drawing mode."""

@@ -44,13 +44,10 @@ class ClicksLayer(PromptLayerPart):
         return f"{image_layer.name} SAM 2 clicks"
 
     # ------------------------------------------------------------------ set up
-    def ensure(self, image_layer: Any) -> bool:
-        """Make the layer again if it is missing from the viewer; True if it was remade."""
-        if not self.missing():
-            return False
+    def _make(self, image_layer: Any) -> Points:
         ndim = len(self.spec.display_axes)
         height, width = self.spec.frame_shape
-        layer = self.viewer.add_points(
+        return self.viewer.add_points(
             np.empty((0, ndim)),
             ndim=ndim,
             name=self.name(image_layer),
@@ -60,11 +57,6 @@ class ClicksLayer(PromptLayerPart):
             out_of_slice_display=False,
             **geometry(image_layer, ndim),
         )
-        existed = self.layer is not None
-        self._watch(layer)
-        self.set_defaults()
-        self.rebuild()
-        return existed
 
     def _watch(self, layer: Points) -> None:
         super()._watch(layer)

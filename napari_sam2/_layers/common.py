@@ -25,10 +25,13 @@ def find_layer(viewer: Any, kind: type, name: str) -> Any:
 
 
 def geometry(image_layer: Any, ndim: int) -> dict[str, Any]:
-    """Scale and translation of a layer drawn over ``image_layer`` with ``ndim`` dimensions."""
+    """Scale, translation, axis names and units of a layer drawn over ``image_layer`` with
+    ``ndim`` dimensions."""
     return {
         "scale": tuple(image_layer.scale)[-ndim:],
         "translate": tuple(image_layer.translate)[-ndim:],
+        "axis_labels": tuple(image_layer.axis_labels)[-ndim:],
+        "units": tuple(image_layer.units)[-ndim:],
     }
 
 
@@ -96,10 +99,27 @@ class PromptLayerPart:
         self.layer = layer
         layer.events.data.connect(self._on_data)
 
+    def ensure(self, image_layer: Any, needed: bool) -> bool:
+        """Make the layer if it is ``needed`` and missing, or remake it if the user removed it;
+        True if it was remade."""
+        if not self.missing() or (self.layer is None and not needed):
+            return False
+        existed = self.layer is not None
+        self._watch(self._make(image_layer))
+        self.set_defaults()
+        self.rebuild()
+        return existed
+
+    def _make(self, image_layer: Any) -> Any:
+        raise NotImplementedError
+
     def detach(self) -> None:
-        """Stop watching the layer (it stays in the viewer with its prompts)."""
+        """Stop watching the layer (it stays in the viewer with its prompts, no longer in an
+        adding mode, so that clicks meant for another image cannot land in it)."""
         if self.layer is not None:
             self.layer.events.data.disconnect(self._on_data)
+            if self.layer.mode != "pan_zoom":
+                self.layer.mode = "pan_zoom"
         self.layer = None
 
     def _on_data(self, event: Any) -> None:

@@ -102,6 +102,7 @@ class ImageSection(QGroupBox):
             rgb=bool(layer.rgb),
             contrast_limits=None if limits is None else tuple(float(v) for v in limits),
             path=None if path is None else str(path),
+            sample=getattr(source, "sample", None),
         )
 
     def apply_source(self, spec: ImageSpec) -> None:

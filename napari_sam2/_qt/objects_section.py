@@ -5,7 +5,7 @@ Each row shows the object's colour, its id (== its label value) and its name.
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QColorDialog,
@@ -23,7 +23,13 @@ from napari_sam2._qt.lifetime import connect_while_alive
 
 
 class ObjectsSection(QGroupBox):
-    """A list of the controller's objects; the selected row is the active object."""
+    """A list of the controller's objects; the selected row is the active object.
+
+    Signals:
+        added(): the user added an object (the dock then arms the clicks).
+    """
+
+    added = Signal()
 
     def __init__(self, controller: TrackingController, parent: QWidget | None = None) -> None:
         super().__init__("Objects (id = label value)", parent)
@@ -75,6 +81,7 @@ class ObjectsSection(QGroupBox):
 
     def _add(self) -> None:
         self.controller.add_object()
+        self.added.emit()
 
     def _remove(self) -> None:
         if self.controller.active is not None:

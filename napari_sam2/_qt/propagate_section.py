@@ -1,5 +1,5 @@
 """Propagate section: direction, frame range, overwrite of painted frames, Propagate / Cancel,
-and the busy line (what the engine is doing, and how responsive napari stayed)."""
+a progress bar with frames and time left, and the busy line (what the engine is doing)."""
 
 from __future__ import annotations
 
@@ -42,12 +42,14 @@ class PropagateSection(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)  # indeterminate: the napari bar shows frames
-        self.busy_bar.setMaximumHeight(6)
-        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setRange(0, 0)  # indeterminate until a propagation counts frames
+        self.busy_bar.setTextVisible(True)
+        self.busy_bar.setFormat("")
         self.busy_bar.hide()
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        #: frames done and in all of the last propagation
+        self.frames = (0, 0)
 
         options = QHBoxLayout()
         options.addWidget(self.direction_box)
@@ -78,8 +80,22 @@ class PropagateSection(QGroupBox):
         self._show_settings()
 
     def set_busy(self, busy: bool) -> None:
+        """While a job runs: the bar shows, Propagate waits, Cancel is offered."""
         self.busy_bar.setVisible(busy)
+        if busy:
+            self.busy_bar.setRange(0, 0)
+            self.busy_bar.setFormat("")
+            self.frames = (0, 0)
         self.cancel_button.setEnabled(busy)
+        self._show_settings()
+
+    def show_progress(self, done: int, total: int, seconds_left: float | None) -> None:
+        """A propagation's frames done of all, and the time left."""
+        self.frames = (done, total)
+        self.busy_bar.setRange(0, max(total, 1))
+        self.busy_bar.setValue(done)
+        left = "" if seconds_left is None else f", about {duration_text(seconds_left)} left"
+        self.busy_bar.setFormat(f"{done} of {total} frames{left}")
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -100,9 +116,14 @@ class PropagateSection(QGroupBox):
         for widget in widgets:
             widget.blockSignals(False)
         single = image is None or image.axis is None
-        self.propagate_button.setEnabled(not single)
+        busy = self.cancel_button.isEnabled()
+        self.propagate_button.setEnabled(not single and not busy)
         self.propagate_button.setToolTip(
-            "a single frame has nothing to propagate to" if single else ""
+            "a single frame has nothing to propagate to"
+            if single
+            else "wait for the running job, or cancel it"
+            if busy
+            else ""
         )
 
     def _on_edit(self) -> None:
@@ -112,3 +133,12 @@ class PropagateSection(QGroupBox):
             last_frame=self.last_spin.value(),
             overwrite_protected=self.overwrite_check.isChecked(),
         )
+
+
+def duration_text(seconds: float) -> str:
+    """``"45 s"``, ``"3 min"``, ``"1 h 05 min"``."""
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -9,6 +9,7 @@ does not import torch (the manifest points here).
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,8 @@ from napari_sam2._qt.measure_section import MeasureSection
 from napari_sam2._qt.model_section import ModelSection
 from napari_sam2._qt.objects_section import ObjectsSection
 from napari_sam2._qt.prompt_section import PromptSection
-from napari_sam2._qt.propagate_section import PropagateSection
-from napari_sam2._qt.session_section import SessionSection
+from napari_sam2._qt.propagate_section import PropagateSection, duration_text
+from napari_sam2._qt.session_section import SessionSection, suggested_path
 from napari_sam2._qt.workers import Job, runner_for
 from napari_sam2._records import PluginInputError
 from napari_sam2.session import SessionError, load_session, save_session
@@ -38,6 +39,8 @@ from napari_sam2.tracking.models import ModelChoice
 
 if TYPE_CHECKING:
     import napari
+
+log = logging.getLogger(__name__)
 
 
 class TrackingWidget(QWidget):
@@ -71,6 +74,8 @@ class TrackingWidget(QWidget):
         self.corrections_section = CorrectionsSection(self.controller)
         self.confidence_section = ConfidenceSection(self.controller)
         self.session_section = SessionSection()
+        self.session_section.suggest = self._suggest_path
+        self._last_folder: Path | None = None
         self.measure_section = MeasureSection(self.controller, self.layers)
         self._lay_out()
         self._add_callbacks()
@@ -113,6 +118,7 @@ class TrackingWidget(QWidget):
         self.model_section.choice_changed.connect(self._on_model_choice)
         self.model_section.options_changed.connect(self._on_options)
         self.model_section.load_requested.connect(self.load_model)
+        self.objects_section.added.connect(self._arm_clicks)
         self.propagate_section.propagate_requested.connect(self.propagate)
         self.propagate_section.cancel_requested.connect(self.runner.cancel)
         self.corrections_section.use_labels_requested.connect(self.use_painted_labels)
@@ -125,6 +131,7 @@ class TrackingWidget(QWidget):
             (ctrl.model_changed, self._on_model_changed),
             (self.runner.busy_changed, self._on_busy),
             (self.runner.status, self.propagate_section.show_status),
+            (self.runner.progress, self.propagate_section.show_progress),
             (self.runner.job_finished, self._on_job_finished),
         ):
             connect_while_alive(self, signal, slot)
@@ -172,6 +179,7 @@ class TrackingWidget(QWidget):
                 "continue with them"
             )
         self._tracked_layer = layer
+        self.layers.detach()  # the old image's layers stay as they are, no longer armed
         self.controller.switch_image(spec)
 
     def _warn_image_removed(self, name: str) -> None:
@@ -244,12 +252,20 @@ class TrackingWidget(QWidget):
             )
         )
 
+    def _arm_clicks(self) -> None:
+        """A new object is clicked next: the clicks layer in adding mode."""
+        if self.controller.image is not None and self.layers.image_layer is not None:
+            self.layers.start_clicks()
+
     def use_painted_labels(self) -> None:
         """The active object's painted pixels on the current frame become its prompt."""
         try:
-            self.controller.use_labels_as_prompt(self.layers.current_frame())
+            note = self.controller.use_labels_as_prompt(self.layers.current_frame())
         except PluginInputError as exc:
             show_warning(f"SAM 2: {exc}")
+            return
+        if note:
+            show_info(f"SAM 2: {note}")
 
     def _submit(self, job: Job) -> None:
         if self.controller.image is None:
@@ -264,16 +280,25 @@ class TrackingWidget(QWidget):
         elif not busy and self.probe.running:
             self.probe.stop()
 
-    def _on_job_finished(self, kind: str, completed: bool) -> None:
-        """Report the event-loop delay measured during the job; show the loaded model."""
+    def _on_job_finished(self, kind: str, completed: bool, seconds: float) -> None:
+        """Say how the job ended; show the loaded model. The event-loop delay measured during
+        the job is kept in :attr:`last_delay` (for benchmarks), not shown."""
         report = self.probe.stop() if self.probe.running else None
         self.last_delay = report or self.last_delay
+        if report is not None:
+            log.debug("SAM 2 %s job: %s", kind, report)
         loaded = self.controller.loaded_model()
         if loaded is not None:
             self.model_section.show_loaded(f"loaded: {loaded}")
         if kind == "propagate":
-            verb = "done" if completed else "stopped"
-            self.propagate_section.show_status(f"propagation {verb}; {report or ''}")
+            done, total = self.propagate_section.frames
+            text = (
+                f"propagation done: {total} frames in {duration_text(seconds)}"
+                if completed
+                else f"propagation stopped after {done} of {total} frames; the finished "
+                "frames are kept"
+            )
+            self.propagate_section.show_status(text)
         else:
             self.propagate_section.show_status("" if completed else f"{kind} stopped")
 
@@ -283,22 +308,30 @@ class TrackingWidget(QWidget):
         self.measure_section.set_current_frame(frame)
 
     # ------------------------------------------------------------------ session and export
+    def _suggest_path(self, kind: str) -> str:
+        image = self.controller.image
+        name, path = (None, None) if image is None else (image.name, image.path)
+        return suggested_path(name, path, self._last_folder, kind)
+
     def save_session(self, path: str) -> None:
         try:
             save_session(self.controller.to_session(), path)
         except (PluginInputError, OSError) as exc:
             show_error(f"SAM 2: the session was not saved: {exc}")
             return
+        self._last_folder = Path(path).parent
         show_info(f"SAM 2: session saved to {path}")
 
     def load_session(self, path: str) -> None:
         """Load a session for the current image (its layout choices are applied first)."""
+        self._last_folder = Path(path).parent
         try:
             session = load_session(path)
-            spec = self.image_section.spec()
-            if spec is None:
+            current = self.image_section.spec()
+            if current is None:
                 raise PluginInputError("pick the image the session was made for first")
-            spec = spec.with_source(session.source)
+            current.check_made_for(session.source)
+            spec = current.with_source(session.source)
             session.check_source(spec.num_frames, spec.frame_shape)
         except (SessionError, ImageSpecError, PluginInputError) as exc:
             show_error(f"SAM 2: the session was not loaded (nothing changed): {exc}")
@@ -306,7 +339,14 @@ class TrackingWidget(QWidget):
         self.image_section.apply_source(spec)
         self.controller.set_image(spec)
         self.layers.attach(self._tracked_layer, self.layers.labels)
-        self.controller.load_session(session)
+        try:
+            self.controller.load_session(session)
+        except SessionError as exc:  # its settings or painted labels do not fit
+            self.image_section.apply_source(current)
+            self.controller.set_image(current)
+            self.layers.attach(self._tracked_layer, self.layers.labels)
+            show_error(f"SAM 2: the session was not loaded (nothing changed): {exc}")
+            return
         self.model_section.show_choice(self.controller.model)
         count = len(session.prompts)
         show_info(
@@ -326,6 +366,7 @@ class TrackingWidget(QWidget):
         except (OSError, ValueError, TypeError) as exc:
             show_error(f"SAM 2: the labels were not exported: {exc}")
             return
+        self._last_folder = Path(written).parent
         show_info(f"SAM 2: labels saved to {written}")
 
     # ------------------------------------------------------------------ teardown

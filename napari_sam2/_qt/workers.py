@@ -15,6 +15,7 @@ latest prompts. Queued prompt syncs coalesce into one.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +32,9 @@ from napari_sam2._records import FrameResult, JobStatus, Plan, PluginInputError
 from napari_sam2.session import SessionError
 
 log = logging.getLogger(__name__)
+
+#: What the dock says from Cancel until the job has stopped (the current frame finishes first).
+CANCELLING = "cancelling: the current frame finishes first, then the job stops..."
 
 #: Exceptions whose message is written for users (shown as is, without a traceback).
 USER_ERRORS = (PluginInputError, SessionError, ValueError, FileNotFoundError)
@@ -56,6 +60,17 @@ class _Running:
     frames: int = 0
     cancelled: bool = False
     failed: bool = False
+    started: float = field(default_factory=time.monotonic)
+    #: when the first frame arrived (the ETA counts from there: loading is not tracking)
+    first_frame_at: float | None = None
+
+    def eta(self) -> float | None:
+        """Seconds left, from the pace since the first frame (None before two frames)."""
+        total = self.plan.total_frames
+        if self.first_frame_at is None or self.frames < 2 or total <= self.frames:
+            return None
+        pace = (time.monotonic() - self.first_frame_at) / (self.frames - 1)
+        return pace * (total - self.frames)
 
 
 class _ClosingWorker(GeneratorWorker):
@@ -83,12 +98,16 @@ class JobRunner:
     Signals:
         busy_changed(bool): a job started (True) or the queue ran empty (False).
         status(str): a line for the dock's busy indicator.
-        job_finished(str, bool): the job kind, and whether it completed (not failed/cancelled).
+        progress(int, int, object): frames done, frames in all, seconds left (or None) of a
+            propagation.
+        job_finished(str, bool, float): the job kind, whether it completed (not failed or
+            cancelled), and its duration in seconds.
     """
 
     busy_changed = Signal(bool)
     status = Signal(str)
-    job_finished = Signal(str, bool)
+    progress = Signal(int, int, object)
+    job_finished = Signal(str, bool, float)
 
     def __init__(self, controller: TrackingController) -> None:
         self.controller = controller
@@ -106,16 +125,30 @@ class JobRunner:
     def running_kind(self) -> str | None:
         return None if self._running is None else self._running.job.kind
 
+    @property
+    def propagating(self) -> bool:
+        """A propagation runs or waits its turn."""
+        return self.running_kind == "propagate" or any(j.kind == "propagate" for j in self._queue)
+
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was pressed and the running job has not stopped yet."""
+        return self._running is not None and self._running.cancelled
+
     # ------------------------------------------------------------------ queue
     def _on_sync_requested(self) -> None:
         """Prompts were edited: send them to the engine (and show their masks)."""
         if self.controller.image is not None and self.controller.labels is not None:
             self.submit(Job("sync", self.controller.sync_plan, "computing the mask"))
 
-    def submit(self, job: Job) -> None:
-        """Queue a job (a prompt sync already waiting absorbs a new one)."""
+    def submit(self, job: Job) -> bool:
+        """Queue a job; False when it is refused: a prompt sync already waiting absorbs a new
+        one, and a propagation is not queued behind another."""
         if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
-            return
+            return False
+        if job.kind == "propagate" and self.propagating:
+            show_info("SAM 2: a propagation is already running; press Cancel to stop it first")
+            return False
         self._queue.append(job)
         if self._running is None:
             self._start_next()
@@ -126,7 +159,7 @@ class JobRunner:
         if self._running is not None and not self._running.cancelled:
             self._running.cancelled = True
             self._running.worker.quit()
-            self.status.emit("cancelling after the current frame...")
+            self.status.emit(CANCELLING)
 
     def _start_next(self) -> None:
         while self._queue and self._running is None:
@@ -209,13 +242,16 @@ class JobRunner:
                 running.done.add((item.frame, item.obj))
             else:
                 running.frames += 1
-                self.status.emit(
-                    f"{running.job.title}: frame {item.frame} "
-                    f"({running.frames}/{running.plan.total_frames})"
-                )
+                if running.first_frame_at is None:
+                    running.first_frame_at = time.monotonic()
+                total = running.plan.total_frames
+                self.progress.emit(running.frames, total, running.eta())
+                if not running.cancelled:  # the cancelling line stays until the job stops
+                    self.status.emit(f"{running.job.title}: frame {item.frame}")
                 self._show_bar(running).update(1)
         elif isinstance(item, JobStatus):
-            self.status.emit(item.text)
+            if not running.cancelled:
+                self.status.emit(item.text)
             self._show_bar(running).set_description(f"SAM 2: {item.text}")
         elif isinstance(item, DownloadProgress):
             megabytes = item.done / 2**20
@@ -252,7 +288,8 @@ class JobRunner:
             )
         if running.bar is not None:
             running.bar.close()
-        self.job_finished.emit(running.job.kind, completed)
+        seconds = time.monotonic() - running.started
+        self.job_finished.emit(running.job.kind, completed, seconds)
         self._start_next()
 
 
