@@ -78,9 +78,7 @@ class PredictorOptions:
                 "max_frames_in_memory",
                 _whole("max_frames_in_memory", self.max_frames_in_memory, MIN_FRAMES_IN_MEMORY),
             )
-        set_(
-            self, "feature_cache_bytes", _whole("feature_cache_bytes", self.feature_cache_bytes)
-        )
+        set_(self, "feature_cache_bytes", _whole("feature_cache_bytes", self.feature_cache_bytes))
 
     # ------------------------------------------------------------------ conversions
     def predictor_kwargs(self) -> dict[str, Any]:
@@ -172,7 +170,5 @@ def _device(value: Any) -> str:
     name = value.strip().lower()
     kind, colon, index = name.partition(":")
     if kind not in _DEVICE_KINDS or (colon and (kind not in ("cuda",) or not index.isdigit())):
-        raise OptionsError(
-            f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}"
-        )
+        raise OptionsError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
     return name

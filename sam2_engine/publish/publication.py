@@ -168,9 +168,13 @@ class Publication:
             os.replace(self.partial, self.path)
             return
         ours = manifest_files(self.path)
-        extras = [] if ours is None else [  # no manifest: recognised as ours by its format
-            p for p in files_below(self.path) if p not in ours and p != MANIFEST_NAME
-        ]
+        extras = (
+            []
+            if ours is None
+            else [  # no manifest: recognised as ours by its format
+                p for p in files_below(self.path) if p not in ours and p != MANIFEST_NAME
+            ]
+        )
         if ours is None or not extras:  # wholly ours
             aside = self.path.with_name(f"{self.path.name}.replaced-{os.getpid()}")
             os.replace(self.path, aside)
