@@ -181,6 +181,11 @@ class TrackingController(EngineJobs):
         it opens again at the next job. Call it while no job runs."""
         self.engine.close_state()
 
+    def feature_cache(self) -> tuple[int, int, int]:
+        """Frames encoded for quick clicks, their bytes, and the cache's budget."""
+        info = self.engine.cache_info()
+        return info.frames, info.nbytes, info.max_bytes
+
     def loaded_model(self) -> str | None:
         """What the engine has loaded, for the dock (None: nothing yet)."""
         return self.engine.describe()

@@ -35,6 +35,16 @@ class DownloadProgress:
 
 
 @dataclass
+class FeatureCacheInfo:
+    """Frames whose image features are cached (a click on them only decodes), their size and
+    the cache's budget in bytes."""
+
+    frames: int
+    nbytes: int
+    max_bytes: int
+
+
+@dataclass
 class PromptOutcome:
     """One object's mask on one frame after its prompts changed (mask None: prompts gone)."""
 
@@ -91,6 +101,17 @@ class EngineLink:
     def frame_is_encoded(self, frame: int) -> bool:
         """True when the frame's image features are cached (a click decodes only)."""
         return self.state is not None and frame in self.state.features
+
+    def encode(self, frame: int) -> bool:
+        """Encode a frame's features ahead of a click (worker thread); False if cached."""
+        return self.predictor.encode_frame(self.state, frame)
+
+    def cache_info(self) -> FeatureCacheInfo:
+        """What the feature cache holds: frames, bytes, and its budget."""
+        if self.state is None:
+            return FeatureCacheInfo(0, 0, 0)
+        cache = self.state.features
+        return FeatureCacheInfo(len(cache), cache.nbytes, cache.max_bytes)
 
     # ------------------------------------------------------------------ model
     def inject(self, model: Any, choice: ModelChoice, options: PredictorOptions) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Iterator
 from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
 from napari_sam2._records import (
     FrameResult,
+    FramesReady,
     JobStatus,
     Plan,
     PluginInputError,
@@ -69,6 +70,8 @@ def run_plan(
 ) -> Iterator[FrameResult | JobStatus | DownloadProgress | None]:
     """Carry out a plan: load the model, send prompts, propagate. Runs in a worker."""
     set_torch_threads(plan.threads)
+    if plan.background and not _model_at_hand(engine, plan):
+        raise NothingAtHand(plan.model.name)  # quietly: a background job never downloads
     if engine.model is None or engine.model_key != engine_key(plan.model, plan.options):
         yield JobStatus(f"loading {plan.model.name}")
         yield from engine.load(plan.model, plan.options)
@@ -89,11 +92,34 @@ def run_plan(
             "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
             obj_ids=tuple(tracked.obj_ids), scores=tracked.scores, overwrite=plan.overwrite,
         )  # fmt: skip
+    for frame in plan.encode:  # one frame per step: any user action stops it in between
+        if engine.encode(frame):
+            info = engine.cache_info()
+            yield FramesReady(frame, info.frames, info.nbytes, info.max_bytes)
+
+
+def _model_at_hand(engine: EngineLink, plan: Plan) -> bool:
+    """Whether the plan's model is loaded, given, or has its weights on disk."""
+    if plan.model.injected or plan.model.checkpoint is not None:
+        return True
+    if engine.model is not None and engine.model_key == engine_key(plan.model, plan.options):
+        return True
+    from sam2_engine.weights import find_checkpoint
+
+    return find_checkpoint(plan.model.name) is not None
 
 
 def _frames_text(frames: list[int], limit: int = 8) -> str:
     text = ", ".join(map(str, frames[:limit]))
     return text + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
+
+
+#: Frames encoded ahead of the user's clicks: the shown frame and its neighbours.
+PREFETCH_FRAMES = 5
+
+
+class NothingAtHand(Exception):
+    """A background job found no model at hand (no weights on disk): it stops, unsaid."""
 
 
 class EngineJobs:
@@ -140,6 +166,25 @@ class EngineJobs:
         plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
         plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
         self.skipped_protected = []
+        return plan
+
+    def prefetch_plan(self, center: int, count: int = PREFETCH_FRAMES) -> Plan | None:
+        """A background job encoding ``center`` and its nearest neighbours (up to ``count``
+        frames, fewer if the feature cache holds fewer) that are not encoded yet; None when
+        there is nothing to do or no image."""
+        if self.image is None or self.labels is None:
+            return None
+        last = self.image.num_frames - 1
+        near = sorted(range(max(0, center - count), min(last, center + count) + 1),
+                      key=lambda f: (abs(f - center), f))  # fmt: skip
+        if self.engine.state is not None and self._engine_ready():
+            near = [f for f in near if not self.engine.frame_is_encoded(f)]
+        near = near[:count]
+        if not near:
+            return None
+        plan = self._plan()
+        plan.encode = near
+        plan.background = True
         return plan
 
     def finish(self, plan: Plan, completed: bool, done: set[PromptKey]) -> None:

@@ -107,8 +107,10 @@ class SyncItem:
 class Plan:
     """Everything a job needs, fixed on the main thread before it starts.
 
-    ``runs`` are the propagation passes; ``notes`` are messages for the user about this plan
-    (prompts outside the range...).
+    ``runs`` are the propagation passes; ``encode`` the frames to encode ahead of the user's
+    clicks; a ``background`` job loads a model only if its weights are on disk and stops
+    quietly otherwise; ``notes`` are messages for the user about this plan (prompts outside
+    the range...).
     """
 
     image: ImageSpec
@@ -120,10 +122,23 @@ class Plan:
     overwrite: bool = False
     token: int | None = None
     notes: list[str] = field(default_factory=list)
+    encode: list[int] = field(default_factory=list)
+    background: bool = False
 
     @property
     def total_frames(self) -> int:
         return frame_count(self.runs)
+
+
+@dataclass
+class FramesReady:
+    """A frame was encoded ahead of a click; the cache now holds ``frames`` frames in
+    ``nbytes`` of its ``max_bytes`` budget (yielded by background jobs)."""
+
+    frame: int
+    frames: int
+    nbytes: int
+    max_bytes: int
 
 
 @dataclass

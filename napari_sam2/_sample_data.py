@@ -434,6 +434,7 @@ def cells_timelapse_sample() -> list[LayerDataTuple]:
         "colormap": "gray",
         "contrast_limits": _contrast_limits(image),
         "metadata": _metadata("make_cells_timelapse", "TYX", bit_depth=12),
+        "axis_labels": ("t", "y", "x"),
     }
     return [(image, kwargs, "image")]
 
@@ -446,6 +447,8 @@ def nuclei_stack_sample() -> list[LayerDataTuple]:
         "colormap": "gray",
         "contrast_limits": _contrast_limits(image),
         "metadata": _metadata("make_nuclei_stack", "ZYX", bit_depth=12, voxel_zyx=(2.5, 1, 1)),
+        "axis_labels": ("z", "y", "x"),
+        "scale": (2.5, 1.0, 1.0),  # the voxel size: z steps are 2.5 pixels deep
     }
     return [(image, kwargs, "image")]
 
@@ -458,6 +461,7 @@ def ultrasound_cine_sample() -> list[LayerDataTuple]:
         "colormap": "gray",
         "contrast_limits": [0, 255],
         "metadata": _metadata("make_ultrasound_cine", "TYX"),
+        "axis_labels": ("t", "y", "x"),
     }
     return [(image, kwargs, "image")]
 
@@ -465,5 +469,10 @@ def ultrasound_cine_sample() -> list[LayerDataTuple]:
 def rgb_video_sample() -> list[LayerDataTuple]:
     """napari sample: a short RGB video with two moving objects (uint8)."""
     image = make_rgb_video().image
-    kwargs = {"name": "RGB video", "rgb": True, "metadata": _metadata("make_rgb_video", "TYXC")}
+    kwargs = {
+        "name": "RGB video",
+        "rgb": True,
+        "metadata": _metadata("make_rgb_video", "TYXC"),
+        "axis_labels": ("t", "y", "x"),
+    }
     return [(image, kwargs, "image")]

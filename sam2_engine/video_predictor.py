@@ -482,6 +482,17 @@ class VideoPredictor:
                 f"frame_idx {frame_idx} is outside the video (frames 0..{state.num_frames - 1})"
             )
 
+    @torch.inference_mode()
+    def encode_frame(self, state: VideoState, frame_idx: int) -> bool:
+        """Encode a frame's image features now, into the state's feature cache, so that a
+        later prompt on it only runs the decoder (what a GUI does ahead of the user's click).
+        Returns False when they were cached already."""
+        self._check_frame(state, frame_idx)
+        if frame_idx in state.features:
+            return False
+        self._features(state, frame_idx)
+        return True
+
     def _features(self, state: VideoState, frame_idx: int) -> ImageFeatures:
         feats = state.features.get(frame_idx)
         if feats is None:

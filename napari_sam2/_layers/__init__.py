@@ -95,6 +95,7 @@ class TrackingLayers:
         """Show the image with its layers on top of the others, the image selected (not one
         of the prompt layers: nothing is armed until the user picks a prompt kind)."""
         self.image_layer.visible = True
+        self._name_axes()
         for layer in (self.image_layer, self.labels, self.points, self.boxes):
             if layer is not None:
                 index = self.viewer.layers.index(layer)
@@ -131,6 +132,19 @@ class TrackingLayers:
                 "SAM 2: a removed prompt layer was made again from the session's prompts "
                 "(delete prompts inside the layer to drop them)"
             )
+
+    def _name_axes(self) -> None:
+        """Give an image whose axes napari only numbers (``-3``) the names of the axes chosen
+        in the dock (``t``, ``z``...), so the slider says what it moves along; the plugin's
+        layers follow."""
+        labels = tuple(str(a) for a in self.image_layer.axis_labels)
+        names = tuple(a.lower() for a in self.spec.display_axes)
+        numbered = all(a.lstrip("-").isdigit() for a in labels)
+        if numbered and len(names) == len(labels):
+            self.image_layer.axis_labels = names
+            for layer in (self.labels, self.points, self.boxes):
+                if layer is not None and layer.ndim == len(names):
+                    layer.axis_labels = names
 
     # ------------------------------------------------------------------ prompt modes
     def start_clicks(self) -> None:

@@ -26,6 +26,7 @@ class ConfidenceSection(QGroupBox):
         super().__init__("Confidence (object score per frame)", parent)
         self.controller = controller
         self.plot = TimelinePlot(y_label="object score", include_zero=True)
+        self.plot.empty_text = "each object's score per frame appears here once it is tracked"
         self.plot.setMinimumHeight(110)
         self.lost_label = QLabel()
         self.lost_label.setWordWrap(True)

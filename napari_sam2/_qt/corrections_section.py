@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from typing import Any
+
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._qt.lifetime import connect_while_alive
@@ -28,6 +38,8 @@ class CorrectionsSection(QGroupBox):
         self.unprotect_button = QPushButton("Unprotect")
         self.unprotect_button.setToolTip("Let propagation overwrite the painted frames again")
         self.undo_button = QPushButton("Undo")
+        # a long label must not widen the dock: the text is cut to the width it is given
+        self.undo_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         protected = QHBoxLayout()
         protected.addWidget(self.protected_label, 1)
         protected.addWidget(self.unprotect_button)
@@ -51,9 +63,18 @@ class CorrectionsSection(QGroupBox):
         self.unprotect_button.setEnabled(bool(frames))
 
     def _show_undo(self) -> None:
+        """The button names what it takes back, cut to the dock's width (in full as a tip)."""
         label = self.controller.undo_label
         self.undo_button.setEnabled(label is not None)
-        self.undo_button.setText("Undo" if label is None else f"Undo: {label}")
+        text = "Undo" if label is None else f"Undo: {label}"
+        width = max(self.undo_button.width() - 16, 60)
+        metrics = self.undo_button.fontMetrics()
+        self.undo_button.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
+        self.undo_button.setToolTip(text)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._show_undo()
 
     def _unprotect(self) -> None:
         self.controller.unprotect()

@@ -57,13 +57,9 @@ class MeasureSection(QWidget):
         if self.layers.image_layer is not None:
             scale = tuple(self.layers.image_layer.scale)[-2:]
         self.view.measure_button.setEnabled(False)
+        tracked = {obj: frozenset(ctrl.scores.get(obj, {})) for obj in ctrl.object_ids}
         self.worker = create_worker(
-            _measure,
-            ctrl.image,
-            ctrl.labels,
-            ctrl.object_ids,
-            scale,
-            _ignore_errors=True,
+            _measure, ctrl.image, ctrl.labels, tracked, scale, _ignore_errors=True
         )
         self.worker.returned.connect(self._on_table)
         self.worker.errored.connect(self._on_error)
@@ -78,6 +74,9 @@ class MeasureSection(QWidget):
             labels.features = features_for_frame(self.table, frame)
 
     def _on_table(self, table: Table) -> None:
+        if not table:
+            show_warning("SAM 2: nothing to measure yet: track or paint an object first")
+            return
         self.table = table
         ctrl = self.controller
         self.view.set_table(
@@ -100,14 +99,19 @@ class MeasureSection(QWidget):
         self.view.set_colors({o.id: o.color for o in self.controller.objects})
 
 
-def _measure(spec, store, object_ids, scale) -> Table:
+def _measure(spec, store, tracked, scale) -> Table:
     """All frames' measurements (worker thread): one frame of labels and image at a time."""
-    return concat_tables(_frames(spec, store, object_ids, scale))
+    return concat_tables(_frames(spec, store, tracked, scale))
 
 
-def _frames(spec, store, object_ids, scale) -> Iterator[Table]:
+def _frames(spec, store, tracked: dict[int, frozenset[int]], scale) -> Iterator[Table]:
+    """Each frame's rows: an object is measured where it was tracked (an empty row when it
+    was judged absent there) or has pixels; a frame it was never tracked on has no row for it
+    (not an area of 0, which would read as a lost object)."""
     for frame in range(spec.num_frames):
         labels = np.asarray(store.read(frame))
-        yield measure_frame(
-            labels, spec.read_frame(frame), frame=frame, object_ids=object_ids, scale=scale
-        )
+        present = set(np.unique(labels).tolist())
+        ids = [obj for obj, frames in tracked.items() if frame in frames or obj in present]
+        if ids:
+            image = spec.read_frame(frame)
+            yield measure_frame(labels, image, frame=frame, object_ids=ids, scale=scale)

@@ -12,7 +12,7 @@ from typing import Any
 
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -65,6 +65,14 @@ class ModelSection(QGroupBox):
         )
         self.download_check = QCheckBox("allow download")
         self.download_check.setToolTip("Fetch missing weights from Meta's servers when loading")
+        self.prepare_check = QCheckBox("prepare frames ahead")
+        self.prepare_check.setChecked(True)
+        self.prepare_check.setToolTip(
+            "Encode the frame shown and its neighbours in the background, so that a click "
+            "on them shows its mask at once; stops whenever you do something"
+        )
+        self.cache_label = QLabel("")
+        self.cache_label.setWordWrap(True)
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model now (it also loads at the first click)")
         self.status_label = QLabel("not loaded")
@@ -82,6 +90,8 @@ class ModelSection(QGroupBox):
         form.addRow("precision", self.precision_box)
         form.addRow("", row)
         form.addRow("", self.status_label)
+        form.addRow("", self.prepare_check)
+        form.addRow("", self.cache_label)
         self.file_label.hide()
 
         self.model_box.activated.connect(self._on_model)
@@ -132,12 +142,25 @@ class ModelSection(QGroupBox):
     def show_loaded(self, text: str) -> None:
         self.status_label.setText(text)
 
+    def show_cache(self, frames: int, nbytes: int, max_bytes: int) -> None:
+        """How many frames a click can use at once, and the memory they take."""
+        if not max_bytes:
+            self.cache_label.setText("")
+            return
+        self.cache_label.setText(
+            f"ready for quick clicks: {frames} frame{'s' if frames != 1 else ''} "
+            f"({nbytes / 2**20:.0f} of {max_bytes / 2**20:.0f} MiB)"
+        )
+
     # ------------------------------------------------------------------ events
     def _on_engine_info(self, info: dict[str, Any]) -> None:
         current = self.model_box.currentData()
         self.model_box.clear()
-        for name, path in info["models"]:
-            self.model_box.addItem(f"{name} {'✓ on disk' if path else '(not downloaded)'}", name)
+        for entry in info["models"]:
+            self.model_box.addItem(_entry_text(entry), entry.name)
+            self.model_box.setItemData(
+                self.model_box.count() - 1, _entry_tip(entry), Qt.ItemDataRole.ToolTipRole
+            )
         if self._injected is not None:
             self.model_box.addItem(f"{self._injected.name} (given)", self._injected.name)
         self.model_box.addItem(LOCAL_FILE, LOCAL_FILE)
@@ -172,12 +195,33 @@ class ModelSection(QGroupBox):
         self._emit_choice()
 
     def _show_file(self) -> None:
+        """Name the local weights file, in the list entry too (not "not downloaded")."""
         if self._checkpoint:
             self.file_label.setText(f"weights: {Path(self._checkpoint).name} (for this preset)")
         self.file_label.setVisible(bool(self._checkpoint))
+        index = self.model_box.currentIndex()
+        name = self.model_box.currentData()
+        if index >= 0 and name not in (None, LOCAL_FILE) and not self._is_injected(name):
+            text = self.model_box.itemText(index).split(" ")[0]
+            self.model_box.setItemText(index, f"{text} (local file)" if self._checkpoint else text)
+
+    def _is_injected(self, name: str) -> bool:
+        return self._injected is not None and name == self._injected.name
 
     def _emit_choice(self) -> None:
         self.choice_changed.emit(self.choice())
 
     def _emit_options(self) -> None:
         self.options_changed.emit(self.options())
+
+
+def _entry_text(entry: Any) -> str:
+    """A short list entry (the dock is narrow): the name and whether it is on disk."""
+    return f"{entry.name} ✓" if entry.present else f"{entry.name} ({entry.state})"
+
+
+def _entry_tip(entry: Any) -> str:
+    if entry.present:
+        return f"on disk: {entry.path}"
+    detail = f" ({entry.detail})" if entry.detail else ""
+    return f"{entry.state}{detail}: tick 'allow download' and press Load, or pick a local file"

@@ -13,7 +13,6 @@ dragging on the plot emits ``frame_clicked(frame)`` so the viewer can jump there
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,59 +22,15 @@ from qtpy.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygo
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from napari_sam2._palette import object_color
+from napari_sam2._qt.plot_scale import format_value, nice_ticks, to_qcolor
 
-__all__ = ["LOST_COLOR", "TimelinePlot", "nice_ticks", "to_qcolor"]
+__all__ = ["LOST_COLOR", "TimelinePlot", "nice_ticks", "to_qcolor"]  # re-exported helpers
 
 LOST_COLOR = "#e5322d"
 _LANE = 5  # height in pixels of one object's lane of lost-frame ticks
 _MAX_LANES = 8  # beyond this many objects, lost frames share one lane
 
 Series = Mapping[int, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]]
-
-
-def to_qcolor(color: Any) -> QColor:
-    """A ``QColor`` from a QColor, a name or hex string, or an RGB(A) sequence: floats in
-    [0, 1] (napari's label colours) or ints in [0, 255]."""
-    if isinstance(color, QColor):
-        return QColor(color)
-    if isinstance(color, str):
-        return QColor(color)
-    values = np.asarray(color, dtype=np.float64).ravel()
-    if values.size not in (3, 4):
-        raise ValueError(f"not a colour: {color!r}")
-    if values.max(initial=0.0) <= 1.0:
-        return QColor.fromRgbF(*(float(v) for v in values))
-    return QColor(*(int(round(v)) for v in values))
-
-
-def nice_ticks(low: float, high: float, max_ticks: int = 6, integer: bool = False) -> list[float]:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``."""
-    if not (math.isfinite(low) and math.isfinite(high)) or max_ticks < 1:
-        return []
-    if high <= low:
-        return [low]
-    raw = (high - low) / max(1, max_ticks)
-    power = 10 ** math.floor(math.log10(raw))
-    steps = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
-    step = next(s * power for s in steps if s * power >= raw)
-    if integer:
-        step = max(1.0, round(step))
-    first = math.ceil(low / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= high + 1e-9 * step:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
-
-
-def _format_value(value: float) -> str:
-    size = abs(value)
-    if size >= 1e6:
-        return f"{value / 1e6:g}M"
-    if size >= 1e4:
-        return f"{value / 1e3:g}k"
-    return f"{value:g}"
 
 
 class TimelinePlot(QWidget):
@@ -89,6 +44,8 @@ class TimelinePlot(QWidget):
     """
 
     frame_clicked = Signal(int)
+    #: shown instead of empty axes
+    empty_text = "no data yet"
 
     def __init__(
         self, parent: QWidget | None = None, *, y_label: str = "", include_zero: bool = True
@@ -212,7 +169,7 @@ class TimelinePlot(QWidget):
         """The data area in widget coordinates (without axes, legend and lost lanes)."""
         metrics = self.fontMetrics()
         ticks = self._y_ticks()
-        label_w = max((metrics.horizontalAdvance(_format_value(t)) for t in ticks), default=10)
+        label_w = max((metrics.horizontalAdvance(format_value(t)) for t in ticks), default=10)
         left = label_w + 10 + (metrics.height() + 2 if self._y_label else 0)
         top = metrics.height() + 8
         bottom = metrics.height() + 8 + self._lanes_height()
@@ -269,7 +226,7 @@ class TimelinePlot(QWidget):
         for obj_id in self.object_ids():
             x, y = self._series.get(obj_id, (np.empty(0), np.empty(0)))
             hit = np.flatnonzero(x == frame)
-            value = _format_value(float(y[hit[0]])) if hit.size else "–"
+            value = format_value(float(y[hit[0]])) if hit.size else "–"
             flag = "  (lost)" if frame in self._lost.get(obj_id, np.empty(0)) else ""
             lines.append(f"{self._name(obj_id)}: {value}{flag}")
         QToolTip.showText(event.globalPosition().toPoint(), "\n".join(lines), self)
@@ -290,11 +247,12 @@ class TimelinePlot(QWidget):
         rect = self.plot_rect()
         grid = QColor(fg)
         grid.setAlpha(40)
-        self._paint_axes(painter, rect, fg, grid)
-        if not self._series and not self._lost:
+        if not self._series and not self._lost:  # no axes without data: they would mean nothing
             painter.setPen(fg)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "no data yet")
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(QRectF(self.rect()).adjusted(8, 4, -8, -4), flags, self.empty_text)
             return
+        self._paint_axes(painter, rect, fg, grid)
         painter.save()
         painter.setClipRect(rect.adjusted(-3, -3, 3, 3))
         if self._threshold is not None:
@@ -345,7 +303,7 @@ class TimelinePlot(QWidget):
         low, high = min(values), max(values)
         if high - low < 1e-12:
             low, high = low - 1.0, high + 1.0
-        pad = 0.06 * (high - low)
+        pad = 0.15 * (high - low)  # lines never run along the plot's border
         return low - (pad if low < 0 or not self._include_zero else 0.0), high + pad
 
     def _y_ticks(self) -> list[float]:
@@ -376,7 +334,7 @@ class TimelinePlot(QWidget):
             painter.setPen(grid)
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(fg)
-            text = _format_value(tick)
+            text = format_value(tick)
             width = metrics.horizontalAdvance(text)
             painter.drawText(QPointF(rect.left() - 5 - width, y + metrics.ascent() / 2 - 1), text)
         painter.setPen(fg)

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How long the user pauses (on a frame, after a job) before frames are prepared ahead.
+PREFETCH_DELAY_MS = 400
+
 
 class TrackingWidget(QWidget):
     """Dock widget: pick an image and a model, prompt objects, propagate, correct, export.
@@ -60,6 +63,10 @@ class TrackingWidget(QWidget):
         self.runner = runner_for(self.controller)
         self.layers = TrackingLayers(napari_viewer, self.controller)
         self.probe = EventLoopProbe(parent=self)
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(PREFETCH_DELAY_MS)
+        self._prefetch_timer.timeout.connect(self.prepare_frames)
         self.last_delay: DelayReport | None = None
         self._tracked_layer: Any = None  # the image the controller's objects belong to
         image = self.controller.image
@@ -117,6 +124,7 @@ class TrackingWidget(QWidget):
         self.image_section.changed.connect(self._on_image_choice)
         self.model_section.choice_changed.connect(self._on_model_choice)
         self.model_section.options_changed.connect(self._on_options)
+        self.model_section.prepare_check.toggled.connect(self._schedule_prefetch)
         self.model_section.load_requested.connect(self.load_model)
         self.objects_section.added.connect(self._arm_clicks)
         self.propagate_section.propagate_requested.connect(self.propagate)
@@ -132,6 +140,7 @@ class TrackingWidget(QWidget):
             (self.runner.busy_changed, self._on_busy),
             (self.runner.status, self.propagate_section.show_status),
             (self.runner.progress, self.propagate_section.show_progress),
+            (self.runner.frames_ready, self.model_section.show_cache),
             (self.runner.job_finished, self._on_job_finished),
         ):
             connect_while_alive(self, signal, slot)
@@ -165,6 +174,7 @@ class TrackingWidget(QWidget):
             self.layers.attach(layer)
         self.layers.labels.metadata["axes"] = spec.display_axes.replace("C", "")
         self._warn_about_layout(spec, layer)
+        self._schedule_prefetch()
 
     def _switch_image(self, layer: Any, spec: Any) -> None:
         """The controller parks the previous image's work and brings back the new one's."""
@@ -226,6 +236,7 @@ class TrackingWidget(QWidget):
     def _on_model_changed(self) -> None:
         self.model_section.show_choice(self.controller.model)
         self.model_section.show_options(self.controller.options)
+        self._schedule_prefetch()
         if self.runner.busy:
             show_info(
                 "SAM 2: a job is running with the current model; the new model is used from "
@@ -250,6 +261,23 @@ class TrackingWidget(QWidget):
                 lambda: self.controller.propagation_plan(start),
                 f"propagating {direction} from frame {start}",
             )
+        )
+
+    # ------------------------------------------------------------------ frames ahead
+    def _schedule_prefetch(self, *_: Any) -> None:
+        """Prepare frames around the shown one once the user has paused a moment."""
+        self._prefetch_timer.start()
+
+    def prepare_frames(self) -> None:
+        """Encode the shown frame and its neighbours in the background (when nothing else
+        runs and the model's weights are at hand); any user action stops it."""
+        if not self.model_section.prepare_check.isChecked() or self.runner.busy:
+            return
+        if self.controller.image is None or self.layers.image_layer is None:
+            return
+        frame = self.layers.current_frame()
+        self.runner.submit(
+            Job("prefetch", lambda: self.controller.prefetch_plan(frame), "preparing frames")
         )
 
     def _arm_clicks(self) -> None:
@@ -283,6 +311,10 @@ class TrackingWidget(QWidget):
     def _on_job_finished(self, kind: str, completed: bool, seconds: float) -> None:
         """Say how the job ended; show the loaded model. The event-loop delay measured during
         the job is kept in :attr:`last_delay` (for benchmarks), not shown."""
+        self.model_section.show_cache(*self.controller.feature_cache())
+        if kind == "prefetch":
+            return
+        self._schedule_prefetch()
         report = self.probe.stop() if self.probe.running else None
         self.last_delay = report or self.last_delay
         if report is not None:
@@ -303,6 +335,7 @@ class TrackingWidget(QWidget):
             self.propagate_section.show_status("" if completed else f"{kind} stopped")
 
     def _on_dims(self, event: Any = None) -> None:
+        self._schedule_prefetch()
         frame = self.layers.current_frame()
         self.confidence_section.set_current_frame(frame)
         self.measure_section.set_current_frame(frame)

@@ -28,7 +28,7 @@ from psygnal import Signal
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._engine_link import DownloadProgress
-from napari_sam2._records import FrameResult, JobStatus, Plan, PluginInputError
+from napari_sam2._records import FrameResult, FramesReady, JobStatus, Plan, PluginInputError
 from napari_sam2.session import SessionError
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,12 @@ class _Running:
     cancelled: bool = False
     failed: bool = False
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def background(self) -> bool:
+        """A job the user did not ask for (encoding frames ahead): quiet, first to give way."""
+        return self.plan.background
+
     #: when the first frame arrived (the ETA counts from there: loading is not tracking)
     first_frame_at: float | None = None
 
@@ -95,11 +101,16 @@ class _CancelableBar(cancelable_progress):
 class JobRunner:
     """Runs a controller's jobs one at a time in napari workers.
 
+    Background jobs (``Job("prefetch", ...)``, plans with ``background``) encode frames ahead
+    of the user's clicks while nothing else runs: they say nothing, show no bar, count as idle,
+    and stop at their next frame when the user asks for anything.
+
     Signals:
-        busy_changed(bool): a job started (True) or the queue ran empty (False).
+        busy_changed(bool): a job the user asked for started (True), or none is left (False).
         status(str): a line for the dock's busy indicator.
         progress(int, int, object): frames done, frames in all, seconds left (or None) of a
             propagation.
+        frames_ready(int, int, int): frames encoded ahead of clicks, their bytes, the budget.
         job_finished(str, bool, float): the job kind, whether it completed (not failed or
             cancelled), and its duration in seconds.
     """
@@ -108,6 +119,7 @@ class JobRunner:
     status = Signal(str)
     progress = Signal(int, int, object)
     job_finished = Signal(str, bool, float)
+    frames_ready = Signal(int, int, int)
 
     def __init__(self, controller: TrackingController) -> None:
         self.controller = controller
@@ -116,10 +128,18 @@ class JobRunner:
         self._running: _Running | None = None
         self._inbox: deque[tuple[str, object]] = deque()
         self._draining = False
+        self._was_busy = False
 
     @property
     def busy(self) -> bool:
-        return self._running is not None or bool(self._queue)
+        """A job the user asked for runs or waits (background work does not count)."""
+        running = self._running is not None and not self._running.background
+        return running or any(j.kind != "prefetch" for j in self._queue)
+
+    def _say_busy(self) -> None:
+        if self.busy != self._was_busy:
+            self._was_busy = self.busy
+            self.busy_changed.emit(self._was_busy)
 
     @property
     def running_kind(self) -> str | None:
@@ -143,20 +163,39 @@ class JobRunner:
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when it is refused: a prompt sync already waiting absorbs a new
-        one, and a propagation is not queued behind another."""
-        if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
-            return False
-        if job.kind == "propagate" and self.propagating:
-            show_info("SAM 2: a propagation is already running; press Cancel to stop it first")
-            return False
+        one, a propagation is not queued behind another, and background work waits for an
+        idle runner. Any job the user asks for stops background work at its next frame."""
+        if job.kind == "prefetch":
+            if self.busy:
+                return False
+            self._queue = deque(j for j in self._queue if j.kind != "prefetch")
+            self._stop_background()
+        else:
+            if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
+                return False
+            if job.kind == "propagate" and self.propagating:
+                show_info("SAM 2: a propagation is already running; press Cancel to stop it first")
+                return False
+            self._queue = deque(j for j in self._queue if j.kind != "prefetch")
+            self._stop_background()
         self._queue.append(job)
+        self._say_busy()
         if self._running is None:
             self._start_next()
+        return True
+
+    def _stop_background(self) -> None:
+        running = self._running
+        if running is not None and running.background and not running.cancelled:
+            running.cancelled = True
+            running.worker.quit()
 
     def cancel(self) -> None:
         """Stop the running job at its next frame and drop queued propagations."""
         self._queue = deque(j for j in self._queue if j.kind != "propagate")
-        if self._running is not None and not self._running.cancelled:
+        if self._running is not None and self._running.background:
+            self._stop_background()
+        elif self._running is not None and not self._running.cancelled:
             self._running.cancelled = True
             self._running.worker.quit()
             self.status.emit(CANCELLING)
@@ -174,8 +213,7 @@ class JobRunner:
             for note in plan.notes:
                 show_info(f"SAM 2: {note}")
             self._start(job, plan)
-        if self._running is None:
-            self.busy_changed.emit(False)
+        self._say_busy()
 
     def _start(self, job: Job, plan: Plan) -> None:
         worker = create_worker(
@@ -187,8 +225,9 @@ class JobRunner:
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
-        self.busy_changed.emit(True)
-        self.status.emit(job.title)
+        self._say_busy()
+        if not plan.background:
+            self.status.emit(job.title)
         worker.start()
 
     # ------------------------------------------------------------------ worker signals
@@ -236,7 +275,11 @@ class JobRunner:
         running = self._running
         if running is None:
             return
-        if isinstance(item, FrameResult):
+        if isinstance(item, FramesReady):
+            self.frames_ready.emit(item.frames, item.nbytes, item.max_bytes)
+        elif running.background and not isinstance(item, FrameResult):
+            return  # background work says nothing
+        elif isinstance(item, FrameResult):
             self.controller.accept(item)
             if item.kind == "prompt":
                 running.done.add((item.frame, item.obj))
@@ -267,7 +310,9 @@ class JobRunner:
         if running is None:
             return
         running.failed = True
-        if isinstance(exc, USER_ERRORS) or type(exc).__module__.startswith("sam2_engine"):
+        if running.background:  # e.g. no weights on disk yet: the user will be told on use
+            log.debug("SAM 2 background job stopped: %r", exc)
+        elif isinstance(exc, USER_ERRORS) or type(exc).__module__.startswith("sam2_engine"):
             show_error(f"SAM 2: {exc}")
         else:
             log.error("SAM 2 job %r failed", running.job.title, exc_info=exc)
