@@ -13,85 +13,20 @@ import pytest
 
 pytest.importorskip("napari")
 
-from napari.utils._test_utils import read_only_mouse_event  # noqa: E402
-from napari.utils.interactions import (  # noqa: E402
-    mouse_move_callbacks,
-    mouse_press_callbacks,
-    mouse_release_callbacks,
-)
-from napari.utils.notifications import notification_manager  # noqa: E402
-
 from napari_sam2 import make_cells_timelapse  # noqa: E402
 from napari_sam2.session import load_session  # noqa: E402
+from tests.support.dock import (  # noqa: E402
+    JOB_TIMEOUT,
+    PLUGIN,
+    WIDGET,
+    click,
+    drag_box,
+    messages,
+    wait_idle,
+    written_frames,
+)
 
 pytestmark = pytest.mark.gui
-
-PLUGIN, WIDGET = "napari-sam2", "SAM 2 tracking"
-JOB_TIMEOUT = 120_000  # ms; generous for a loaded CI machine
-
-
-@pytest.fixture(scope="module")
-def cells() -> np.ndarray:
-    return make_cells_timelapse(n_frames=8, shape=(96, 128)).image
-
-
-@pytest.fixture
-def dock(make_napari_viewer, small_model, cells):
-    """A viewer with the cells stack and the dock opened through the manifest."""
-    viewer = make_napari_viewer()
-    viewer.add_image(cells, name="cells", metadata={"axes": "TYX"})
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    widget.controller.use_model(small_model, "test_small")
-    return widget
-
-
-def wait_idle(qtbot, widget) -> None:
-    qtbot.waitUntil(lambda: not widget.runner.busy, timeout=JOB_TIMEOUT)
-
-
-def mouse(layer, kind: str, position, modifiers=(), dragging=False) -> None:
-    event = read_only_mouse_event(
-        type=kind,
-        position=tuple(position),
-        modifiers=list(modifiers),
-        button=1,
-        is_dragging=dragging,
-        dims_displayed=[1, 2],
-    )
-    {"mouse_press": mouse_press_callbacks, "mouse_move": mouse_move_callbacks}.get(
-        kind, mouse_release_callbacks
-    )(layer, event)
-
-
-def click(widget, frame: int, y: float, x: float, modifiers=()) -> None:
-    """A click with the Points button's mode, as napari delivers it to the clicks layer."""
-    widget.viewer.dims.set_current_step(0, frame)
-    widget.prompt_section.points_button.click()
-    layer = widget.layers.points
-    mouse(layer, "mouse_press", (frame, y, x), modifiers)
-    mouse(layer, "mouse_release", (frame, y, x), modifiers)
-
-
-def drag_box(widget, frame: int, corner0, corner1) -> None:
-    widget.viewer.dims.set_current_step(0, frame)
-    widget.prompt_section.box_button.click()
-    layer = widget.layers.boxes
-    mouse(layer, "mouse_press", (frame, *corner0))
-    mouse(layer, "mouse_move", (frame, *corner1), dragging=True)
-    mouse(layer, "mouse_release", (frame, *corner1))
-
-
-def written_frames(widget) -> list[int]:
-    data = widget.layers.labels.data
-    return [t for t in range(data.shape[0]) if data[t].any()]
-
-
-def messages(severity: str | None = None) -> list[str]:
-    return [
-        str(n.message)
-        for n in notification_manager.records
-        if severity is None or str(n.severity) == severity
-    ]
 
 
 def test_clicks_and_a_box_reach_the_engine_and_give_masks(qtbot, dock, small_model, cells):
