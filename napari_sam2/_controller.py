@@ -181,6 +181,10 @@ class TrackingController(EngineJobs):
         it opens again at the next job. Call it while no job runs."""
         self.engine.close_state()
 
+    def engine_ready(self) -> bool:
+        """The engine has this image open with this model and options."""
+        return self.image is not None and self._engine_ready()
+
     def feature_cache(self) -> tuple[int, int, int]:
         """Frames encoded for quick clicks, their bytes, and the cache's budget."""
         info = self.engine.cache_info()

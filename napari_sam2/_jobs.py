@@ -9,6 +9,10 @@ yields what the main thread handles: frame results, status lines and download pr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Collection, Iterable, Iterator
 
 from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
@@ -92,10 +96,21 @@ def run_plan(
             "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
             obj_ids=tuple(tracked.obj_ids), scores=tracked.scores, overwrite=plan.overwrite,
         )  # fmt: skip
+    if plan.concurrent:
+        lower_thread_priority()  # beside a click's decoder it takes what CPU is left
     for frame in plan.encode:  # one frame per step: any user action stops it in between
         if engine.encode(frame):
             info = engine.cache_info()
             yield FramesReady(frame, info.frames, info.nbytes, info.max_bytes)
+
+
+def lower_thread_priority() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: a thread's own nice value;
+    elsewhere nothing). Only for a thread used by background work alone: the priority cannot
+    be raised again without privileges."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _model_at_hand(engine: EngineLink, plan: Plan) -> bool:
@@ -169,22 +184,28 @@ class EngineJobs:
         return plan
 
     def prefetch_plan(self, center: int, count: int = PREFETCH_FRAMES) -> Plan | None:
-        """A background job encoding ``center`` and its nearest neighbours (up to ``count``
-        frames, fewer if the feature cache holds fewer) that are not encoded yet; None when
-        there is nothing to do or no image."""
+        """A background job preparing clicks around frame ``center``: when the model and the
+        image are not open yet, a quiet job in the queue that opens them (and sends the
+        prompts); else a job beside the queue encoding ``center`` and its nearest neighbours
+        (up to ``count`` frames) that are not encoded yet. None: nothing to do, no image."""
         if self.image is None or self.labels is None:
             return None
+        if not self._engine_ready():
+            plan = self._plan()
+            plan.background = True
+            return plan
+        info = self.engine.cache_info()
+        if info.frames:  # never more than the cache holds: it would evict what it encodes
+            capacity = info.max_bytes // max(1, info.nbytes // info.frames)
+            count = max(1, min(count, capacity - 1))
         last = self.image.num_frames - 1
         near = sorted(range(max(0, center - count), min(last, center + count) + 1),
                       key=lambda f: (abs(f - center), f))  # fmt: skip
-        if self.engine.state is not None and self._engine_ready():
-            near = [f for f in near if not self.engine.frame_is_encoded(f)]
-        near = near[:count]
+        near = [f for f in near if not self.engine.frame_is_encoded(f)][:count]
         if not near:
             return None
-        plan = self._plan()
-        plan.encode = near
-        plan.background = True
+        plan = Plan(self.image, self.model, self.options, self.settings.torch_threads)
+        plan.encode, plan.background, plan.concurrent = near, True, True
         return plan
 
     def finish(self, plan: Plan, completed: bool, done: set[PromptKey]) -> None:

@@ -109,8 +109,9 @@ class Plan:
 
     ``runs`` are the propagation passes; ``encode`` the frames to encode ahead of the user's
     clicks; a ``background`` job loads a model only if its weights are on disk and stops
-    quietly otherwise; ``notes`` are messages for the user about this plan (prompts outside
-    the range...).
+    quietly otherwise; a ``concurrent`` one only encodes frames, beside the other jobs (it
+    never changes the engine's state); ``notes`` are messages for the user about this plan
+    (prompts outside the range...).
     """
 
     image: ImageSpec
@@ -124,6 +125,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     encode: list[int] = field(default_factory=list)
     background: bool = False
+    concurrent: bool = False
 
     @property
     def total_frames(self) -> int:

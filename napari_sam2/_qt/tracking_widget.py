@@ -313,6 +313,8 @@ class TrackingWidget(QWidget):
         the job is kept in :attr:`last_delay` (for benchmarks), not shown."""
         self.model_section.show_cache(*self.controller.feature_cache())
         if kind == "prefetch":
+            if completed and self.controller.engine_ready():
+                self._schedule_prefetch()  # the model is open now: encode frames next
             return
         self._schedule_prefetch()
         report = self.probe.stop() if self.probe.running else None

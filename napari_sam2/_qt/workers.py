@@ -1,4 +1,4 @@
-"""Engine jobs in napari generator workers, one at a time, with progress and cancel.
+"""Engine jobs in napari generator workers, with progress and cancel.
 
 The controller plans a job on the main thread and runs it as a generator
 (:meth:`~napari_sam2._controller.TrackingController.run`); :class:`JobRunner` runs that
@@ -7,9 +7,13 @@ frame results go to the controller (which writes the labels), status lines to na
 bar and the dock's busy line. Every ``yield`` is a point where Cancel takes effect, so a
 cancelled propagation keeps every finished frame and touches no other.
 
-Jobs never overlap (the engine state is not shared between threads): a job submitted while
+The jobs the user asks for never overlap (they change the engine's state): one submitted while
 another runs waits in a queue, and its plan is made only when its turn comes, so it sees the
-latest prompts. Queued prompt syncs coalesce into one.
+latest prompts. Queued prompt syncs coalesce into one. Background jobs prepare frames ahead of
+clicks: one that needs the model loaded runs in that queue too (quietly); one that only
+encodes frames (``Plan.concurrent``) runs beside the others, reading the engine's state but
+never changing it, and stops at its next frame when the user asks for anything, so a click
+never waits for it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import cancelable_progress, progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
+from qtpy.QtCore import QThreadPool
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._engine_link import DownloadProgress
@@ -61,14 +67,13 @@ class _Running:
     cancelled: bool = False
     failed: bool = False
     started: float = field(default_factory=time.monotonic)
+    #: when the first frame arrived (the ETA counts from there: loading is not tracking)
+    first_frame_at: float | None = None
 
     @property
     def background(self) -> bool:
-        """A job the user did not ask for (encoding frames ahead): quiet, first to give way."""
+        """A job the user did not ask for (preparing frames ahead): quiet, first to give way."""
         return self.plan.background
-
-    #: when the first frame arrived (the ETA counts from there: loading is not tracking)
-    first_frame_at: float | None = None
 
     def eta(self) -> float | None:
         """Seconds left, from the pace since the first frame (None before two frames)."""
@@ -99,11 +104,8 @@ class _CancelableBar(cancelable_progress):
 
 
 class JobRunner:
-    """Runs a controller's jobs one at a time in napari workers.
-
-    Background jobs (``Job("prefetch", ...)``, plans with ``background``) encode frames ahead
-    of the user's clicks while nothing else runs: they say nothing, show no bar, count as idle,
-    and stop at their next frame when the user asks for anything.
+    """Runs a controller's jobs in napari workers: the user's one at a time, background
+    encoding beside them.
 
     Signals:
         busy_changed(bool): a job the user asked for started (True), or none is left (False).
@@ -118,28 +120,27 @@ class JobRunner:
     busy_changed = Signal(bool)
     status = Signal(str)
     progress = Signal(int, int, object)
-    job_finished = Signal(str, bool, float)
     frames_ready = Signal(int, int, int)
+    job_finished = Signal(str, bool, float)
 
     def __init__(self, controller: TrackingController) -> None:
         self.controller = controller
         controller.sync_requested.connect(self._on_sync_requested)
         self._queue: deque[Job] = deque()
-        self._running: _Running | None = None
-        self._inbox: deque[tuple[str, object]] = deque()
+        self._running: _Running | None = None  # a job of the queue
+        self._beside: _Running | None = None  # background encoding, beside the queue's job
+        self._inbox: deque[tuple[str, _Running, object]] = deque()
         self._draining = False
         self._was_busy = False
+        # background encoding runs on a thread of its own, at a low priority (see run_plan)
+        self._background_pool = QThreadPool()
+        self._background_pool.setMaxThreadCount(1)
 
     @property
     def busy(self) -> bool:
         """A job the user asked for runs or waits (background work does not count)."""
         running = self._running is not None and not self._running.background
         return running or any(j.kind != "prefetch" for j in self._queue)
-
-    def _say_busy(self) -> None:
-        if self.busy != self._was_busy:
-            self._was_busy = self.busy
-            self.busy_changed.emit(self._was_busy)
 
     @property
     def running_kind(self) -> str | None:
@@ -155,6 +156,11 @@ class JobRunner:
         """Cancel was pressed and the running job has not stopped yet."""
         return self._running is not None and self._running.cancelled
 
+    def _say_busy(self) -> None:
+        if self.busy != self._was_busy:
+            self._was_busy = self.busy
+            self.busy_changed.emit(self._was_busy)
+
     # ------------------------------------------------------------------ queue
     def _on_sync_requested(self) -> None:
         """Prompts were edited: send them to the engine (and show their masks)."""
@@ -163,46 +169,48 @@ class JobRunner:
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when it is refused: a prompt sync already waiting absorbs a new
-        one, a propagation is not queued behind another, and background work waits for an
-        idle runner. Any job the user asks for stops background work at its next frame."""
-        if job.kind == "prefetch":
-            if self.busy:
-                return False
-            self._queue = deque(j for j in self._queue if j.kind != "prefetch")
-            self._stop_background()
-        else:
-            if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
-                return False
-            if job.kind == "propagate" and self.propagating:
-                show_info("SAM 2: a propagation is already running; press Cancel to stop it first")
-                return False
-            self._queue = deque(j for j in self._queue if j.kind != "prefetch")
-            self._stop_background()
+        one, a propagation is not queued behind another, and background work waits for an idle
+        runner. Any job the user asks for stops background work at its next frame."""
+        if job.kind == "prefetch" and self.busy:
+            return False
+        if job.kind == "sync" and any(j.kind == "sync" for j in self._queue):
+            return False
+        if job.kind == "propagate" and self.propagating:
+            show_info("SAM 2: a propagation is already running; press Cancel to stop it first")
+            return False
+        self._queue = deque(j for j in self._queue if j.kind != "prefetch")
+        for running in (self._running, self._beside):
+            if running is not None and running.background:
+                self._stop(running)
         self._queue.append(job)
         self._say_busy()
-        if self._running is None:
-            self._start_next()
+        self._start_next()
         return True
 
-    def _stop_background(self) -> None:
-        running = self._running
-        if running is not None and running.background and not running.cancelled:
+    def _stop(self, running: _Running) -> None:
+        if not running.cancelled:
             running.cancelled = True
             running.worker.quit()
 
     def cancel(self) -> None:
         """Stop the running job at its next frame and drop queued propagations."""
         self._queue = deque(j for j in self._queue if j.kind != "propagate")
-        if self._running is not None and self._running.background:
-            self._stop_background()
-        elif self._running is not None and not self._running.cancelled:
-            self._running.cancelled = True
-            self._running.worker.quit()
-            self.status.emit(CANCELLING)
+        if self._beside is not None:
+            self._stop(self._beside)
+        running = self._running
+        if running is not None and not running.cancelled:
+            self._stop(running)
+            if not running.background:
+                self.status.emit(CANCELLING)
 
     def _start_next(self) -> None:
-        while self._queue and self._running is None:
-            job = self._queue.popleft()
+        while self._queue:
+            job = self._queue[0]
+            if self._running is not None:
+                break  # the queue's job waits its turn
+            if job.kind == "prefetch" and self._beside is not None:
+                break  # one background job at a time
+            self._queue.popleft()
             try:
                 plan = job.prepare()
             except USER_ERRORS as exc:
@@ -212,51 +220,48 @@ class JobRunner:
                 continue
             for note in plan.notes:
                 show_info(f"SAM 2: {note}")
-            self._start(job, plan)
+            if plan.concurrent:
+                self._beside = self._start(job, plan)
+            else:
+                self._running = self._start(job, plan)
         self._say_busy()
 
-    def _start(self, job: Job, plan: Plan) -> None:
+    def _start(self, job: Job, plan: Plan) -> _Running:
         worker = create_worker(
             self.controller.run, plan, _worker_class=_ClosingWorker, _ignore_errors=True
         )
-        self._running = _Running(job, plan, worker)
+        running = _Running(job, plan, worker)
         if plan.runs or job.kind == "load":
-            self._show_bar(self._running)
-        worker.yielded.connect(self._on_yielded)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._say_busy()
+            self._show_bar(running)
+        worker.yielded.connect(partial(self._post, "yielded", running))
+        worker.errored.connect(partial(self._post, "errored", running))
+        worker.finished.connect(partial(self._post, "finished", running, None))
         if not plan.background:
             self.status.emit(job.title)
-        worker.start()
+        if plan.concurrent:  # the running record holds the worker until it finishes
+            self._background_pool.start(worker)
+        else:
+            worker.start()
+        return running
 
     # ------------------------------------------------------------------ worker signals
     # napari's progress bars call QApplication.processEvents() when they update, so a handler
     # can be re-entered by the worker's next signal. Signals are therefore queued in an inbox
     # and handled strictly in order, one at a time.
-    def _on_yielded(self, item: object) -> None:
-        self._post("yielded", item)
-
-    def _on_errored(self, exc: Exception) -> None:
-        self._post("errored", exc)
-
-    def _on_finished(self) -> None:
-        self._post("finished", None)
-
-    def _post(self, kind: str, payload: object) -> None:
-        self._inbox.append((kind, payload))
+    def _post(self, kind: str, running: _Running, payload: object) -> None:
+        self._inbox.append((kind, running, payload))
         if self._draining:
             return
         self._draining = True
         try:
             while self._inbox:
-                kind, payload = self._inbox.popleft()
+                kind, running, payload = self._inbox.popleft()
                 handler = {
                     "yielded": self._handle_item,
                     "errored": self._handle_error,
                     "finished": self._handle_finished,
                 }[kind]
-                handler(payload)
+                handler(running, payload)
         finally:
             self._draining = False
 
@@ -271,14 +276,9 @@ class JobRunner:
             )
         return running.bar
 
-    def _handle_item(self, item: object) -> None:
-        running = self._running
-        if running is None:
-            return
+    def _handle_item(self, running: _Running, item: object) -> None:
         if isinstance(item, FramesReady):
             self.frames_ready.emit(item.frames, item.nbytes, item.max_bytes)
-        elif running.background and not isinstance(item, FrameResult):
-            return  # background work says nothing
         elif isinstance(item, FrameResult):
             self.controller.accept(item)
             if item.kind == "prompt":
@@ -292,6 +292,8 @@ class JobRunner:
                 if not running.cancelled:  # the cancelling line stays until the job stops
                     self.status.emit(f"{running.job.title}: frame {item.frame}")
                 self._show_bar(running).update(1)
+        elif running.background:
+            return  # background work says nothing
         elif isinstance(item, JobStatus):
             if not running.cancelled:
                 self.status.emit(item.text)
@@ -305,10 +307,7 @@ class JobRunner:
             bar.n = item.done
             bar.update(0)
 
-    def _handle_error(self, exc: Exception) -> None:
-        running = self._running
-        if running is None:
-            return
+    def _handle_error(self, running: _Running, exc: Exception) -> None:
         running.failed = True
         if running.background:  # e.g. no weights on disk yet: the user will be told on use
             log.debug("SAM 2 background job stopped: %r", exc)
@@ -318,11 +317,13 @@ class JobRunner:
             log.error("SAM 2 job %r failed", running.job.title, exc_info=exc)
             show_error(f"SAM 2: {running.job.title} failed: {type(exc).__name__}: {exc}")
 
-    def _handle_finished(self, _: object = None) -> None:
-        running = self._running
-        if running is None:
+    def _handle_finished(self, running: _Running, _: object = None) -> None:
+        if running is self._beside:
+            self._beside = None
+        elif running is self._running:
+            self._running = None
+        else:
             return
-        self._running = None
         completed = not (running.cancelled or running.failed)
         self.controller.finish(running.plan, completed, running.done)
         skipped = self.controller.skipped_protected
