@@ -14,7 +14,7 @@ from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtCore import QEventLoop, QTimer
+from qtpy.QtCore import QEventLoop, Qt, QTimer
 
 from napari_sam2 import make_cells_timelapse
 from sam2_engine import build_model, thin_config
@@ -53,9 +53,11 @@ def centre(truth: np.ndarray, frame: int, label: int) -> tuple[float, float]:
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1560, 980)
+    viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample("napari-sam2", "cells_timelapse")
     _, dock = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracking")
+    qt_dock = viewer.window._qt_window.findChildren(type(dock.parent()))[0]
+    viewer.window._qt_window.resizeDocks([qt_dock], [1], Qt.Orientation.Horizontal)  # narrowest
     dock.controller.use_model(small_random_model(), "small random (demo)")
     truth = make_cells_timelapse().truth
     frame = 12
@@ -63,8 +65,7 @@ def main() -> None:
     dock.objects_section.add_button.click()
     viewer.dims.set_current_step(0, frame)
     y, x = centre(truth, frame, 1)
-    dock.layers.start_clicks()
-    dock.layers.points.add([frame, y, x])
+    dock.layers.points.add([frame, y, x])  # Add armed the clicks
     wait(dock)
     dock.layers.set_polarity(False)
     y2, x2 = centre(truth, frame, 3)

@@ -73,6 +73,7 @@ class ModelSection(QGroupBox):
         )
         self.cache_label = QLabel("")
         self.cache_label.setWordWrap(True)
+        self.cache_label.hide()
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model now (it also loads at the first click)")
         self.status_label = QLabel("not loaded")
@@ -144,9 +145,7 @@ class ModelSection(QGroupBox):
 
     def show_cache(self, frames: int, nbytes: int, max_bytes: int) -> None:
         """How many frames a click can use at once, and the memory they take."""
-        if not max_bytes:
-            self.cache_label.setText("")
-            return
+        self.cache_label.setVisible(bool(max_bytes))
         self.cache_label.setText(
             f"ready for quick clicks: {frames} frame{'s' if frames != 1 else ''} "
             f"({nbytes / 2**20:.0f} of {max_bytes / 2**20:.0f} MiB)"

@@ -21,6 +21,9 @@ from qtpy.QtWidgets import (
 from napari_sam2._controller import TrackingController
 from napari_sam2._qt.lifetime import connect_while_alive
 
+#: The object list's height in pixels: (most, least).
+LIST_HEIGHT = (150, 40)
+
 
 class ObjectsSection(QGroupBox):
     """A list of the controller's objects; the selected row is the active object.
@@ -35,7 +38,7 @@ class ObjectsSection(QGroupBox):
         super().__init__("Objects (id = label value)", parent)
         self.controller = controller
         self.list = QListWidget()
-        self.list.setMaximumHeight(110)
+        self.list.setMaximumHeight(LIST_HEIGHT[0])
         self.list.setToolTip("Double-click a name to rename the object")
         self.add_button = QPushButton("Add")
         self.remove_button = QPushButton("Remove")
@@ -66,10 +69,18 @@ class ObjectsSection(QGroupBox):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self.list.addItem(item)
         self.list.blockSignals(False)
+        self._fit_rows()
         self._show_active(self.controller.active)
         has_objects = bool(self.controller.objects)
         self.remove_button.setEnabled(has_objects)
         self.color_button.setEnabled(has_objects)
+
+    def _fit_rows(self) -> None:
+        """As tall as its rows (2 to 8 shown; more scroll), so few objects take little room."""
+        row = self.list.sizeHintForRow(0) if self.list.count() else 18
+        rows = min(max(self.list.count(), 2), 8)
+        height = min(max(rows * row + 2 * self.list.frameWidth(), LIST_HEIGHT[1]), LIST_HEIGHT[0])
+        self.list.setFixedHeight(height)
 
     def _show_active(self, obj_id: int | None) -> None:
         self.list.blockSignals(True)

@@ -35,11 +35,14 @@ class SessionSection(QGroupBox):
     export_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Session and export", parent)
-        self.save_button = QPushButton("Save session...")
-        self.load_button = QPushButton("Load session...")
+        super().__init__("Session", parent)
+        self.save_button = QPushButton("Save...")
+        self.load_button = QPushButton("Load...")
         self.export_button = QPushButton("Export labels...")
-        self.save_button.setToolTip("Objects, prompts per frame, settings and model as JSON")
+        self.load_button.setToolTip("Objects, prompts, painted frames and settings from JSON")
+        self.save_button.setToolTip(
+            "Objects, prompts per frame, painted frames, settings and model as JSON"
+        )
         self.export_button.setToolTip("The labels as an ImageJ-compatible TIFF")
         layout = QHBoxLayout(self)
         for button in (self.save_button, self.load_button, self.export_button):

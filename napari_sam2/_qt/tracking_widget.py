@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The narrowest the dock is laid out for: every section fits without cutting anything.
+DOCK_MIN_WIDTH = 340
+
 #: How long the user pauses (on a frame, after a job) before frames are prepared ahead.
 PREFETCH_DELAY_MS = 400
 
@@ -96,6 +99,7 @@ class TrackingWidget(QWidget):
         column = QVBoxLayout(track)
         column.setContentsMargins(2, 2, 2, 2)
         for section in (
+            self.session_section,  # first: saving never needs scrolling
             self.image_section,
             self.model_section,
             self.objects_section,
@@ -103,7 +107,6 @@ class TrackingWidget(QWidget):
             self.propagate_section,
             self.confidence_section,
             self.corrections_section,
-            self.session_section,
         ):
             column.addWidget(section)
         column.addStretch(1)
@@ -117,7 +120,7 @@ class TrackingWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
-        self.setMinimumWidth(360)
+        self.setMinimumWidth(DOCK_MIN_WIDTH)
 
     def _add_callbacks(self) -> None:
         ctrl = self.controller
