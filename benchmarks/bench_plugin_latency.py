@@ -77,8 +77,11 @@ def click_on_arrival(dock, viewer, frame: int, settle: float, prepare: bool) -> 
     dock.layers.points.add([frame, 120, 100])
     wait_idle(dock)
     seconds = time.perf_counter() - start
-    print(f"click on frame {frame} after {settle:.0f} s there, preparing frames ahead "
-          f"{'on' if prepare else 'off'} (frame ready: {ready}): {seconds * 1000:.0f} ms")  # fmt: skip
+    ahead = "on" if prepare else "off"
+    print(
+        f"click on frame {frame} after {settle:.0f} s there, preparing frames ahead {ahead} "
+        f"(frame ready: {ready}): {seconds * 1000:.0f} ms"
+    )
     return seconds
 
 
