@@ -5,18 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.support.models import small_config
+
 #: Fixtures shared by several test folders (the CLI's tiny checkpoint and movie).
 pytest_plugins = ["tests.support.cli"]
 
 # Parity needs the same thread count on both sides; fix it for the whole run.
 torch.set_num_threads(2)
-
-
-def small_config():
-    """The thin SAM 2.1-shaped model of fast logic tests (see ``thin_config``)."""
-    from sam2_engine import thin_config
-
-    return thin_config("test_small")
 
 
 @pytest.fixture(scope="session")

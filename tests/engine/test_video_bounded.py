@@ -131,7 +131,7 @@ def test_frames_are_read_lazily_and_prefetched(small_model):
 def test_early_stop_after_absent_frames():
     """With the object-score bias pushed down, every object is judged absent: with
     stop_after_absent=3 the pass ends after three frames and nothing more is tracked."""
-    from conftest import small_config
+    from tests.support.models import small_config
 
     model = build_model(small_config(), seed=0, object_score_bias=-5.0)
     predictor = VideoPredictor(model)
