@@ -45,7 +45,7 @@ def key(value: Any, what: str, minimum: int = 0) -> int:
     """A whole number used as a dict key: also its decimal text (JSON keys are strings)."""
     if isinstance(value, str):
         text = value.strip()
-        if not text.isdigit():
+        if not text.isdecimal():
             raise ValueRuleError(f"{what} must be a whole number, got {value!r}")
         value = int(text)
     return whole(value, what, minimum)

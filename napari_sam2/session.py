@@ -18,10 +18,13 @@ Format (version 1)::
      "prompts": [{"frame": 0, "object": 1, "points": [[x, y]], "labels": [1],
                   "box": [x0, y0, x1, y1] or null, "mask": {"size": [H, W], "counts": [...]}}],
      "protected_frames": [3, 4],
-     "painted": [{"frame": 3, "labels": {"size": [H, W], "values": [...], "counts": [...]}}]}
+     "painted": [{"frame": 3, "labels": {"size": [H, W], "values": [...], "counts": [...]}}],
+     "tracks": [{"id": 4, "start": 8, "end": null, "parent": 1}]}
 
 ``painted`` holds the labels of the frames painted by hand (run-length encoded label images),
 so that a saved session brings back what the user painted, not only which frames.
+``tracks`` (optional: absent in sessions without divisions) is the lineage
+(:class:`napari_sam2.lineage.Lineage`): each object's first and last frame and its parent.
 Coordinates are (x, y) pixels of the frame, as the engine's predictors take them.
 """
 
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2 import _session_values as values
+from napari_sam2.lineage.model import Lineage, LineageError
 from sam2_engine.constants import DEFAULT_MODEL
 
 FORMAT_NAME = "napari-sam2-session"
@@ -142,6 +146,8 @@ class Session:
     protected_frames: list[int] = field(default_factory=list)
     #: frame -> the (H, W) labels painted by hand there (the protected frames' pixels)
     painted: dict[int, np.ndarray] = field(default_factory=dict)
+    #: the objects' tracks: first and last frames, parents (divisions)
+    lineage: Lineage = field(default_factory=Lineage)
 
     @property
     def object_ids(self) -> list[int]:
@@ -161,6 +167,7 @@ class Session:
                 {"frame": int(f), "labels": encode_labels(self.painted[f])}
                 for f in sorted(self.painted)
             ],
+            **({"tracks": self.lineage.to_json()} if len(self.lineage) else {}),
         }
 
     @classmethod
@@ -181,7 +188,8 @@ class Session:
             ]
             parts = {name: _mapping(data, name) for name in ("source", "model", "settings")}
             painted = dict(_painted_from_json(p) for p in _listed(data, "painted"))
-        except values.ValueRuleError as err:
+            lineage = Lineage.from_json(_listed(data, "tracks"))
+        except (values.ValueRuleError, LineageError) as err:
             raise SessionError(f"malformed session: {err}") from None
         session = cls(
             source=parts["source"],
@@ -191,6 +199,7 @@ class Session:
             prompts=prompts,
             protected_frames=protected,
             painted=painted,
+            lineage=lineage,
         )
         session.validate()
         return session
@@ -220,6 +229,18 @@ class Session:
                 raise SessionError(f"{where}: no points, box or mask")
             if frame_shape is not None:
                 _check_prompt_inside(p, frame_shape, where)
+        self._validate_lineage(known, num_frames)
+
+    def _validate_lineage(self, known: set[int], num_frames: int | None) -> None:
+        try:
+            self.lineage.validate(num_frames)
+        except LineageError as err:
+            raise SessionError(f"the lineage: {err}") from None
+        strangers = [i for i in self.lineage.ids if i not in known]
+        if strangers:
+            raise SessionError(
+                f"track(s) {strangers} of the lineage are not in the objects list {sorted(known)}"
+            )
 
     def check_source(self, num_frames: int, frame_shape: tuple[int, int]) -> None:
         """Raise if the session was made for an image of another size."""

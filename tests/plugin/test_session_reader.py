@@ -29,8 +29,12 @@ JSON = st.recursive(
     ),
     max_leaves=20,
 )
-KEYS = st.sampled_from(["objects", "prompts", "protected_frames", "source", "model", "settings"])
+KEYS = st.sampled_from(
+    ["objects", "prompts", "protected_frames", "source", "model", "settings", "tracks"]
+)
 PROMPT_KEYS = st.sampled_from(["frame", "object", "points", "labels", "box", "mask"])
+TRACK_KEYS = st.sampled_from(["id", "start", "end", "parent"])
+SMALL = st.none() | st.integers(-2, 12) | st.floats() | st.booleans() | st.text(max_size=3)
 
 
 def _session(**parts) -> dict:
@@ -49,6 +53,43 @@ def test_any_json_gives_a_session_or_a_session_error(parts) -> None:
 def test_any_prompt_gives_a_session_or_a_session_error(prompts) -> None:
     with contextlib.suppress(SessionError):
         Session.from_json(_session(objects=[{"id": 1}], prompts=prompts))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.dictionaries(TRACK_KEYS, SMALL | JSON, max_size=4), max_size=4))
+def test_any_tracks_give_a_session_or_a_session_error(tracks) -> None:
+    objects = [{"id": i} for i in range(1, 13)]
+    with contextlib.suppress(SessionError):
+        Session.from_json(_session(objects=objects, tracks=tracks))
+
+
+@pytest.mark.parametrize(
+    ("tracks", "phrase"),
+    [
+        ([{"id": 1, "start": 0.5}], "track 1: the start must be a whole number, got 0.5"),
+        ([{"id": True, "start": 0}], "a track id must be a whole number, got True"),
+        ([{"id": 1, "start": 0, "end": float("nan")}], "the end must be a whole number, got nan"),
+        ([{"id": 1}], "a track is \\{'id', 'start', 'end', 'parent'\\}"),
+        ({"id": 1}, "tracks must be a list"),
+        ([{"id": 2, "start": 0, "parent": 2}], "is its own parent"),
+        ([{"id": 1, "start": 0}, {"id": 1, "start": 3}], "track 1 is used twice"),
+        (
+            [{"id": 1, "start": 0, "end": 4}, {"id": 2, "start": 3, "parent": 1}],
+            "track 2 starts on frame 3, but its parent 1 ends on frame 4",
+        ),
+        ([{"id": 9, "start": 0}], "track\\(s\\) \\[9\\] of the lineage are not in the objects"),
+    ],
+)
+def test_bad_tracks_are_refused_by_rule(tracks, phrase) -> None:
+    with pytest.raises(SessionError, match=phrase):
+        Session.from_json(_session(objects=[{"id": 1}, {"id": 2}, {"id": 3}], tracks=tracks))
+
+
+def test_sessions_without_tracks_load_with_no_lineage() -> None:
+    session = Session.from_json(_session(objects=[{"id": 1}]))
+    assert len(session.lineage) == 0
+    good = [{"id": 1, "start": 0, "end": 4}, *({"id": i, "start": 5, "parent": 1} for i in (2, 3))]
+    assert Session.from_json(_session(objects=[{"id": 1}, {"id": 2}, {"id": 3}], tracks=good))
 
 
 @settings(max_examples=200, deadline=None)
