@@ -184,3 +184,22 @@ def record_divisions(info: dict[str, Any], relabeller: DivisionRelabeller) -> di
         for e in relabeller.events
     ]
     return info
+
+
+def relabeller_for(
+    divisions: Any, object_ids: Sequence[int], label_dtype: Any
+) -> DivisionRelabeller | None:
+    """The relabeller a run with ``divisions`` needs: None for ``None``; ``"auto"`` (default
+    settings) or a :class:`DivisionSettings`; daughters numbered above ``object_ids``.
+
+    Raises:
+        ValueError: another value.
+    """
+    if divisions is None:
+        return None
+    if isinstance(divisions, str) and divisions == "auto":
+        divisions = DivisionSettings()
+    if not isinstance(divisions, DivisionSettings):
+        raise ValueError(f"divisions must be None, 'auto' or a DivisionSettings, got {divisions!r}")
+    top = int(np.iinfo(np.dtype(label_dtype)).max)
+    return DivisionRelabeller(max(object_ids, default=0) + 1, divisions, max_id=top)

@@ -84,17 +84,9 @@ def write_ctc(
     Raises:
         LineageError: a label above 65535 (the challenge's masks are 16-bit).
     """
-    import tifffile
-
     from sam2_engine.publish import Publication
 
     rows, splits = ctc_rows(table)
-    top = max(label for label, *_ in rows)
-    if top > MAX_CTC_LABEL:
-        raise LineageError(
-            f"track {top} does not fit the challenge's 16-bit masks (labels up to "
-            f"{MAX_CTC_LABEL}): relabel the tracks first"
-        )
     for line in table.missing:
         warnings.warn(f"{line} (kept: see the track file)", TracksExportWarning, stacklevel=3)
     for track, parts in splits.items():
@@ -109,14 +101,42 @@ def write_ctc(
         path, overwrite=overwrite, inputs=inputs, folder=True, what="writing CTC tracks"
     ) as out:
         out.partial.mkdir()
-        for t in range(table.num_frames):
-            frame = np.asarray(labels[t]).astype(np.uint16)
-            for track, parts in splits.items():
-                _relabel_parts(frame, t, track, parts)
-            tifffile.imwrite(out.partial / mask_name(t, table.num_frames), frame)
-        text = "".join(f"{label} {begin} {end} {parent}\n" for label, begin, end, parent in rows)
-        (out.partial / "res_track.txt").write_text(text, encoding="ascii")
+        write_ctc_files(out.partial, table, labels, rows=(rows, splits))
         return out.commit()
+
+
+def write_ctc_files(
+    folder: Path,
+    table: TrackTable,
+    labels: Any,
+    *,
+    prefix: str = "mask",
+    track_file: str = "res_track.txt",
+    rows: tuple[list[tuple[int, int, int, int]], dict[int, list]] | None = None,
+) -> None:
+    """Write the frames and the track file into an existing ``folder`` (no publish: for a
+    folder of one's own, such as a ground truth's ``TRA`` with ``prefix="man_track"`` and
+    ``track_file="man_track.txt"``).
+
+    Raises:
+        LineageError: a label above 65535.
+    """
+    import tifffile
+
+    rows, splits = rows or ctc_rows(table)
+    top = max(label for label, *_ in rows)
+    if top > MAX_CTC_LABEL:
+        raise LineageError(
+            f"track {top} does not fit the challenge's 16-bit masks (labels up to "
+            f"{MAX_CTC_LABEL}): relabel the tracks first"
+        )
+    for t in range(table.num_frames):
+        frame = np.asarray(labels[t]).astype(np.uint16)
+        for track, parts in splits.items():
+            _relabel_parts(frame, t, track, parts)
+        tifffile.imwrite(folder / mask_name(t, table.num_frames, prefix), frame)
+    text = "".join(f"{label} {begin} {end} {parent}\n" for label, begin, end, parent in rows)
+    (folder / track_file).write_text(text, encoding="ascii")
 
 
 def _relabel_parts(frame: np.ndarray, t: int, track: int, parts: list[tuple[int, int]]) -> None:
