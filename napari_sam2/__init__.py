@@ -16,6 +16,7 @@ from napari_sam2._sample_data import (
     make_rgb_video,
     make_ultrasound_cine,
 )
+from napari_sam2._sample_dividing import DividingCells, make_dividing_cells
 
 try:
     __version__ = _distribution_version("napari-sam2")
@@ -29,6 +30,11 @@ _LAZY = {
     "get_model": "napari_sam2.api",
     "clear_model_cache": "napari_sam2.api",
     "read_info": "napari_sam2.api",
+    "export_tracks": "napari_sam2.lineage",
+    "tracks_layer_data": "napari_sam2.lineage",
+    "Lineage": "napari_sam2.lineage",
+    "prompts_from_labels": "napari_sam2.seeding",
+    "segment_everything": "napari_sam2.seeding",
     "Session": "napari_sam2.session",
     "load_session": "napari_sam2.session",
     "save_session": "napari_sam2.session",
@@ -49,18 +55,25 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DividingCells",
+    "Lineage",
     "Session",
     "SyntheticStack",
     "__version__",
     "clear_model_cache",
+    "export_tracks",
     "get_model",
     "load_session",
     "make_cells_timelapse",
+    "make_dividing_cells",
     "make_nuclei_stack",
     "make_rgb_video",
     "make_ultrasound_cine",
+    "prompts_from_labels",
     "read_info",
     "save_session",
+    "segment_everything",
     "segment_image",
     "track",
+    "tracks_layer_data",
 ]

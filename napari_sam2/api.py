@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from napari_sam2.lineage import export_tracks
+from napari_sam2.lineage.auto import record_divisions, relabeller_for, write_with_divisions
+from napari_sam2.seeding import NEW_OBJECT_IOU
 from napari_sam2.session import Session, SessionError, load_session, session_from_prompts
 from napari_sam2.tracking import (
     FrameOptions,
@@ -36,7 +39,8 @@ from napari_sam2.tracking import (
     session_options,
 )
 from napari_sam2.tracking.plan import FrameRange
-from sam2_engine.constants import DEFAULT_MODEL, DIRECTIONS
+from napari_sam2.tracking.redetect import REDETECT_OPTIONS, Redetect
+from sam2_engine.constants import DEFAULT_MODEL, DIRECTIONS, label_dtype_name
 from sam2_engine.options import PredictorOptions
 from sam2_engine.sinks import check_output as _check_sink_output
 from sam2_engine.sinks import merge_to_labels, open_labels, open_sink, read_info
@@ -46,6 +50,7 @@ __all__ = [
     "DIRECTIONS",
     "check_output",
     "clear_model_cache",
+    "export_tracks",
     "get_model",
     "read_info",
     "segment_image",
@@ -241,6 +246,9 @@ def track(
     index: Mapping[str, int] | None = None,
     channel: int | Sequence[int] | None = None,
     contrast_limits: tuple[float, float] | None = None,
+    redetect_every: int | None = None,
+    redetect_options: Mapping[str, Any] | None = None,
+    divisions: Any = None,
     **predictor_options: Any,
 ) -> Any:
     """Track prompted objects through a video or stack; returns the label stack.
@@ -284,6 +292,20 @@ def track(
         axes, axis, index, channel, contrast_limits: how to read the frames, as in
             ``open_frames`` (e.g. ``axis="Z"`` tracks through a 3-D stack); default: what a
             session recorded, else the file's own metadata.
+        redetect_every: every this many frames of the forward pass, segment everything on the
+            frame just tracked and add the masks that overlap no tracked object (IoU above
+            ``napari_sam2.seeding.NEW_OBJECT_IOU``) as new objects from there (new cells
+            entering); ``info["first_frames"]`` records where each object starts. Slow: one
+            segment-everything per N frames.
+        redetect_options: ``AutomaticMaskGenerator`` options for it (and ``"iou"``); default
+            ``points_per_side=16``.
+        divisions: ``"auto"`` to find divisions while tracking (or a
+            ``napari_sam2.lineage.DivisionSettings``: ``min_area``, ``frames``): when an
+            object's mask splits into parts of at least ``min_area`` pixels (default 20) for
+            ``frames`` consecutive frames (default 3) of a forward pass, each part gets a new
+            id from the split on and the object's id ends (see docs/lineage.md). The
+            lineage (daughter -> parent) and the divisions are recorded in ``info`` and in a
+            written file (``export_tracks`` reads them). Not with ``stream``.
         **predictor_options: more ``PredictorOptions`` (``fill_hole_area``,
             ``non_overlap_masks``, ``max_frames_in_memory``, ...).
 
@@ -307,6 +329,17 @@ def track(
     )
     if isinstance(output, (str, os.PathLike)):
         check_output(output, overwrite, inputs=[video])
+    redetect = None
+    if redetect_every is not None:
+        extra = dict(redetect_options or {})
+        iou = extra.pop("iou", NEW_OBJECT_IOU)
+        redetect = Redetect(redetect_every, iou, {**REDETECT_OPTIONS, **extra})
+    dtype = label_dtype_name(session.object_ids)
+    relabeller = relabeller_for(divisions, session.object_ids, dtype)
+    if relabeller is not None and stream:
+        raise ValueError(
+            "divisions='auto' rewrites frames once a division is confirmed: use stream=False"
+        )
     job = TrackingJob(
         video,
         session,
@@ -318,6 +351,7 @@ def track(
         direction=direction,
         frames=frames,
         show_download=progress is not False,
+        redetect=redetect,
     )
     run = Tracking(job)
     try:
@@ -339,16 +373,24 @@ def track(
         return (labels_iter, run.info) if return_info else labels_iter
     try:
         with run:
-            run.write(sink, progress=bar)
-        result = _finish(sink)
+            if relabeller is None:
+                run.write(sink, progress=bar)
+            else:
+                write_with_divisions(run.frames(), sink, relabeller, bar)
+                for info in (run.info, getattr(sink, "info", {})):
+                    record_divisions(info, relabeller)
+        result = _finish(sink, run.info)
     finally:
         if own_bar:
             bar.close()
     return (result, run.info) if return_info else result
 
 
-def _finish(sink: Any) -> Any:
-    """Publish a file sink and open its result read-only; an array sink's array."""
+def _finish(sink: Any, info: dict[str, Any]) -> Any:
+    """Publish a file sink with the run's final ``info`` and open its result read-only; an
+    array sink's array."""
+    if hasattr(sink, "info"):
+        sink.info.update(info)  # objects found while tracking, their first frames
     sink.close()
     path = getattr(sink, "path", None)
     return sink.array if path is None else open_labels(path)
@@ -364,7 +406,7 @@ def _stream(run: Tracking, sink: Any, bar: Any, own_bar: bool) -> Iterator[tuple
                 if bar is not None:
                     bar.update(1)
                 yield index + run.first, labels
-        _finish(sink)
+        _finish(sink, run.info)
     except BaseException:
         sink.abort()
         raise

@@ -106,6 +106,36 @@ def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+#: Segment-everything flags: argument name -> (``AutomaticMaskGenerator`` keyword, minimum).
+GENERATOR_FLAGS = {
+    "points_per_side": ("points_per_side", 1),
+    "pred_iou_thresh": ("pred_iou_thresh", None),
+    "stability_thresh": ("stability_score_thresh", None),
+    "min_area": ("min_mask_region_area", 0),
+}
+
+
+def generator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The segment-everything settings given, as ``AutomaticMaskGenerator`` keywords."""
+    given = {}
+    for name, (keyword, minimum) in GENERATOR_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if minimum is not None and value < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+        given[keyword] = value
+    return given
+
+
+def seed_labels(text: str) -> tuple[str, int]:
+    """``"cells.tif@3"`` -> ("cells.tif", 3); without ``@T`` the frame is 0."""
+    path, at, frame = text.rpartition("@")
+    if not at or not frame.strip().isdigit():
+        return text, 0
+    return path, int(frame)
+
+
 def check_model_name(name: str | None) -> None:
     from sam2_engine import MODEL_NAMES
 

@@ -26,6 +26,7 @@ from napari_sam2.tracking.plan import (
     frame_range,
     plan,
 )
+from napari_sam2.tracking.redetect import Redetect, detection_frames, propagate_redetecting
 from sam2_engine.constants import DEFAULT_MODEL, label_dtype_name
 from sam2_engine.options import PredictorOptions
 
@@ -77,6 +78,7 @@ class TrackingJob:
         direction: ``both``, ``forward`` or ``backward`` (see :mod:`.plan`).
         frames: the frames to cover (default all); every prompt must lie inside.
         show_download: a progress bar for a download.
+        redetect: look for new objects entering the video (see :mod:`.redetect`).
     """
 
     video: Any
@@ -89,6 +91,7 @@ class TrackingJob:
     direction: str = "both"
     frames: FrameRange = None
     show_download: bool = True
+    redetect: Redetect | None = None
 
 
 class Tracking:
@@ -122,6 +125,7 @@ class Tracking:
         recorded = FrameOptions.from_mapping(session.source)
         self.source = open_frames(job.video, **job.frame_options.or_else(recorded).as_kwargs())
         self.state = None
+        self.redetect = job.redetect
         try:
             self.first, self.stop = frame_range(job.frames, len(self.source))
             self.passes = self._plan(session, job.direction)
@@ -165,8 +169,10 @@ class Tracking:
 
     @property
     def frame_count(self) -> int:
-        """How many frames the propagation yields."""
-        return frame_count(self.passes)
+        """How many frames the propagation yields (a frame searched for new objects twice)."""
+        if self.redetect is None:
+            return frame_count(self.passes)
+        return frame_count(self.passes) + len(detection_frames(self.passes, self.redetect.every))
 
     def read_frame(self, index: int) -> Any:
         """The raw pixels of label index ``index`` (for sinks that store the frames too)."""
@@ -174,8 +180,17 @@ class Tracking:
 
     def frames(self) -> Iterator[TrackedFrame]:
         """Propagate; yields ``(label index, obj_ids, masks)`` as frames are tracked."""
-        for frame_idx, obj_ids, masks in propagate(self.predictor, self.state, self.passes):
+        if self.redetect is None:
+            frames = propagate(self.predictor, self.state, self.passes)
+        else:
+            frames = propagate_redetecting(
+                self.predictor, self.state, self.passes, self.redetect, self.source
+            )
+        for frame_idx, obj_ids, masks in frames:
             yield frame_idx - self.first, obj_ids, masks
+        if self.redetect is not None:
+            self.info["first_frames"] = dict(sorted(self.redetect.first_frames.items()))
+            self.info["objects"] = sorted(self.redetect.first_frames)
 
     def write(self, sink: Any, progress: Any = None) -> list[int]:
         """Write every tracked frame into ``sink`` (left open: the caller closes or aborts)."""

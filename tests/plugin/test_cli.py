@@ -14,11 +14,11 @@ import pytest
 import tifffile
 
 import sam2_engine.sinks
-from napari_sam2 import api, cli
+from napari_sam2 import api
 from sam2_engine import VideoPredictor
 from sam2_engine.publish import LEDGER_NAME
 from sam2_engine.weights import file_sha256
-from tests.support.cli import MODEL, SIZE, model_args, run
+from tests.support.cli import MODEL, SIZE, main, model_args, run
 
 POINTS = ["--point", "1,20,16", "--neg-point", "1,40,30", "--box", "2,5,5,30,25,2"]
 PROMPTS = {
@@ -43,14 +43,6 @@ def no_network(monkeypatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
-
-
-def main(*args: str) -> int:
-    """``napari-sam2 ARGS`` in this process; argparse's own exits become return codes."""
-    try:
-        return cli.main(list(args))
-    except SystemExit as exit:
-        return exit.code
 
 
 def test_help_lists_the_commands() -> None:

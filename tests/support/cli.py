@@ -57,3 +57,13 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         command(*args), capture_output=True, text=True, timeout=300, env=cli_env(env)
     )
+
+
+def main(*args: str) -> int:
+    """``napari-sam2 ARGS`` in this process; argparse's own exits become return codes."""
+    from napari_sam2 import cli
+
+    try:
+        return cli.main(list(args))
+    except SystemExit as exit:
+        return exit.code
