@@ -176,7 +176,7 @@ def test_unusable_output_folders(tmp_path, movie, capsys, monkeypatch) -> None:
         (["track", "in.tif", "--point", "1,2", "-o", "x.tif"], "expects T,X,Y[,OBJ]"),
         (["track", "in.tif", "--point", "1.5,2,3", "-o", "x.tif"], "frame T must be"),
         (["track", "in.tif", "--box", "0,1,2,3,4,0", "-o", "x.tif"], "object OBJ must be"),
-        (["track", "in.tif", "--point", "0,1,2", "--session", "s.json", "-o", "x.tif"], "not both"),
+        (["track", "in.tif", "--point", "0,1,2", "--session", "s.json", "-o", "x.tif"], "either"),
         (
             ["track", "in.tif", "--point", "0,1,2", "--model", "sam9", "-o", "x.tif"],
             "unknown model",
