@@ -55,6 +55,12 @@ class DivisionRelabeller:
     def push(self, frame: int, labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Relabel one tracked frame; returns the frames to write now, ``(frame, labels)``:
         this one, and earlier ones rewritten when a division was confirmed."""
+        if self.parents and np.isin(labels, list(self.parents)).any():
+            clash = sorted(set(np.unique(labels).tolist()) & set(self.parents))
+            raise ValueError(
+                f"object(s) {clash} appear on frame {frame}, but those ids were given to "
+                "daughters of divisions found earlier"
+            )
         forward = bool(self._recent) and frame == self._recent[-1][0] + 1
         if not forward:
             self._recent.clear()
@@ -105,7 +111,8 @@ class DivisionRelabeller:
         leaves = [leaf for all_leaves in self._leaves.values() for leaf in all_leaves]
         if not leaves:
             return
-        found = ndimage.center_of_mass(np.ones(labels.shape, np.uint8), labels, leaves)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a leaf absent here: NaN
+            found = ndimage.center_of_mass(np.ones(labels.shape, np.uint8), labels, leaves)
         for leaf, centre in zip(leaves, found, strict=True):
             if np.isfinite(centre[0]):
                 self._centres[leaf] = (float(centre[0]), float(centre[1]))
