@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from napari_sam2.lineage import export_tracks
 from napari_sam2.lineage.auto import record_divisions, relabeller_for, write_with_divisions
+from napari_sam2.seeding import NEW_OBJECT_IOU
 from napari_sam2.session import Session, SessionError, load_session, session_from_prompts
 from napari_sam2.tracking import (
     FrameOptions,
@@ -38,6 +39,7 @@ from napari_sam2.tracking import (
     session_options,
 )
 from napari_sam2.tracking.plan import FrameRange
+from napari_sam2.tracking.redetect import REDETECT_OPTIONS, Redetect
 from sam2_engine.constants import DEFAULT_MODEL, DIRECTIONS, label_dtype_name
 from sam2_engine.options import PredictorOptions
 from sam2_engine.sinks import check_output as _check_sink_output
@@ -244,6 +246,8 @@ def track(
     index: Mapping[str, int] | None = None,
     channel: int | Sequence[int] | None = None,
     contrast_limits: tuple[float, float] | None = None,
+    redetect_every: int | None = None,
+    redetect_options: Mapping[str, Any] | None = None,
     divisions: Any = None,
     **predictor_options: Any,
 ) -> Any:
@@ -288,6 +292,13 @@ def track(
         axes, axis, index, channel, contrast_limits: how to read the frames, as in
             ``open_frames`` (e.g. ``axis="Z"`` tracks through a 3-D stack); default: what a
             session recorded, else the file's own metadata.
+        redetect_every: every this many frames of the forward pass, segment everything on the
+            frame just tracked and add the masks that overlap no tracked object (IoU above
+            ``napari_sam2.seeding.NEW_OBJECT_IOU``) as new objects from there (new cells
+            entering); ``info["first_frames"]`` records where each object starts. Slow: one
+            segment-everything per N frames.
+        redetect_options: ``AutomaticMaskGenerator`` options for it (and ``"iou"``); default
+            ``points_per_side=16``.
         divisions: ``"auto"`` to find divisions while tracking (or a
             ``napari_sam2.lineage.DivisionSettings``: ``min_area``, ``frames``): when an
             object's mask splits into parts of at least ``min_area`` pixels (default 20) for
@@ -318,6 +329,11 @@ def track(
     )
     if isinstance(output, (str, os.PathLike)):
         check_output(output, overwrite, inputs=[video])
+    redetect = None
+    if redetect_every is not None:
+        extra = dict(redetect_options or {})
+        iou = extra.pop("iou", NEW_OBJECT_IOU)
+        redetect = Redetect(redetect_every, iou, {**REDETECT_OPTIONS, **extra})
     dtype = label_dtype_name(session.object_ids)
     relabeller = relabeller_for(divisions, session.object_ids, dtype)
     if relabeller is not None and stream:
@@ -335,6 +351,7 @@ def track(
         direction=direction,
         frames=frames,
         show_download=progress is not False,
+        redetect=redetect,
     )
     run = Tracking(job)
     try:
@@ -362,15 +379,18 @@ def track(
                 write_with_divisions(run.frames(), sink, relabeller, bar)
                 for info in (run.info, getattr(sink, "info", {})):
                     record_divisions(info, relabeller)
-        result = _finish(sink)
+        result = _finish(sink, run.info)
     finally:
         if own_bar:
             bar.close()
     return (result, run.info) if return_info else result
 
 
-def _finish(sink: Any) -> Any:
-    """Publish a file sink and open its result read-only; an array sink's array."""
+def _finish(sink: Any, info: dict[str, Any]) -> Any:
+    """Publish a file sink with the run's final ``info`` and open its result read-only; an
+    array sink's array."""
+    if hasattr(sink, "info"):
+        sink.info.update(info)  # objects found while tracking, their first frames
     sink.close()
     path = getattr(sink, "path", None)
     return sink.array if path is None else open_labels(path)
@@ -386,7 +406,7 @@ def _stream(run: Tracking, sink: Any, bar: Any, own_bar: bool) -> Iterator[tuple
                 if bar is not None:
                     bar.update(1)
                 yield index + run.first, labels
-        _finish(sink)
+        _finish(sink, run.info)
     except BaseException:
         sink.abort()
         raise

@@ -7,15 +7,19 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 from napari_sam2.cli.arguments import (
     UsageError,
     check_model_name,
     frame_options,
     frame_range,
+    generator_options,
     ints,
     predictor_options,
     prompts_from_args,
     say,
+    seed_labels,
 )
 from napari_sam2.cli.tracks import division_settings
 from sam2_engine.constants import DEFAULT_MODEL
@@ -72,17 +76,22 @@ def track(args: argparse.Namespace) -> int:
 
     from napari_sam2 import api
 
-    given = args.point or args.neg_point or args.box
-    if args.session is not None and given:
-        raise UsageError("give either --session or --point/--box prompts, not both")
-    if args.session is None and not given:
-        raise UsageError("give the prompts: --session FILE, or at least one --point or --box")
-    prompts = args.session or prompts_from_args(args.point, args.neg_point, args.box)
+    given = args.point or args.neg_point or args.box or args.seed_labels
+    if args.session is not None and (given or args.seed_all is not None):
+        raise UsageError("give either --session or other prompts (--point, --box, --seed-...)")
+    if args.session is None and not given and args.seed_all is None:
+        raise UsageError(
+            "give the prompts: --session FILE, --point/--box, --seed-labels LABELS or --seed-all T"
+        )
+    if args.redetect_every is not None and args.redetect_every < 1:
+        raise UsageError(f"--redetect-every must be at least 1, got {args.redetect_every}")
     frames = frame_range(args.frames)
     reading = frame_options(args)
     options = predictor_options(args)
+    finding = generator_options(args)
     check_model_name(args.model)
     output = api.check_output(args.output, args.overwrite, inputs=[args.input])
+    prompts = args.session or _seeded_prompts(args, reading, options, finding)
     started = time.perf_counter()
     # shown only once work takes a moment, so that an early error prints no empty bar
     bar = tqdm(desc="Tracking", unit="frame", total=None, delay=1.0)  # track() sets the total
@@ -100,6 +109,8 @@ def track(args: argparse.Namespace) -> int:
             allow_download=args.download,
             return_info=True,
             divisions=division_settings(args),
+            redetect_every=args.redetect_every,
+            redetect_options=finding,
             **reading,
             **options,
         )
@@ -122,6 +133,83 @@ def track(args: argparse.Namespace) -> int:
     )
     if "divisions" in info:
         print(f"Divisions found: {len(info['divisions'])} (the lineage is recorded in {output})")
+    return EXIT_OK
+
+
+def _seeded_prompts(args, reading: dict, options: dict, finding: dict) -> dict:
+    """Points and boxes, objects from a label image and everything found on a frame, as one
+    prompt structure (ids must not clash)."""
+    from napari_sam2.seeding import merge_prompts, prompts_from_labels, segment_everything
+
+    parts = [prompts_from_args(args.point, args.neg_point, args.box)]
+    if args.seed_labels:
+        path, frame = seed_labels(args.seed_labels)
+        parts.append(prompts_from_labels(path, frame, warn=say))
+    if args.seed_all is not None:
+        say(f"Segmenting everything on frame {args.seed_all}...")
+        found = segment_everything(
+            args.input,
+            args.model,
+            frame=args.seed_all,
+            checkpoint=args.checkpoint,
+            allow_download=args.download,
+            **{k: v for k, v in reading.items() if k in ("axes", "axis", "channel")},
+            contrast_limits=reading["contrast_limits"],
+            **{k: v for k, v in options.items() if v is not None and k in SEGMENT_OPTIONS},
+            **finding,
+        )
+        taken = max((obj for part in parts for obj in part), default=0)  # found ids go after
+        shifted = np.where(found > 0, found.astype(np.int64) + taken, 0)
+        parts.append(prompts_from_labels(shifted, args.seed_all, min_area=1))
+    return merge_prompts(*parts)
+
+
+#: Predictor options segment_everything takes.
+SEGMENT_OPTIONS = ("device", "image_size", "precision")
+
+
+def segment_all(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from napari_sam2.seeding import segment_everything
+
+    reading = frame_options(args)
+    given = predictor_options(args).items()
+    options = {k: v for k, v in given if v is not None and k in SEGMENT_OPTIONS}
+    finding = generator_options(args)
+    check_model_name(args.model)
+    started = time.perf_counter()
+    bar = tqdm(desc="Segmenting", unit="point", total=None, delay=1.0)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        labels = segment_everything(
+            args.input,
+            args.model,
+            frame=args.frame,
+            output=args.output,
+            overwrite=args.overwrite,
+            checkpoint=args.checkpoint,
+            allow_download=args.download,
+            progress=progress,
+            **{k: v for k, v in reading.items() if k in ("axes", "axis", "channel")},
+            contrast_limits=reading["contrast_limits"],
+            **options,
+            **finding,
+        )
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()
+    print(
+        f"Wrote {args.output}: {labels.max()} objects on frame {args.frame}, "
+        f"{labels.shape[0]} x {labels.shape[1]}, {labels.dtype}, "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     return EXIT_OK
 
 

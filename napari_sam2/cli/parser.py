@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common, model, tracking = _common_options(), _model_options(), _tracking_options()
+    generator = _generator_options()
 
     def add(name: str, handler: Callable, help: str, parents=()) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, parents=[common, *parents])
@@ -92,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     _add_models(add, commands)
-    _add_track(add("track", run.track, "track objects through a stack or video", [model, tracking]))
+    _add_track(
+        add(
+            "track",
+            run.track,
+            "track objects through a stack or video",
+            [model, tracking, generator],
+        )
+    )
+    _add_segment_all(
+        add(
+            "segment-all",
+            run.segment_all,
+            "segment everything on one image or frame into a label image",
+            [model, generator],
+        )
+    )
     _add_demo(add("demo", run.demo, "track cells in the bundled sample time-lapse", [model]))
     _add_export(
         add("export-video", run.export_video, "make a video (or PNGs) from frames + labels")
@@ -153,18 +169,27 @@ def _add_track(sub: argparse.ArgumentParser) -> None:
         metavar="T,X0,Y0,X1,Y1[,OBJ]",
         help="a box on frame T for object OBJ (default 1); one per object and frame",
     )
-    sub.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="labels to write: .tif/.tiff, .zarr or .ome.zarr (the frames with their labels)",
+    prompts.add_argument(
+        "--seed-labels",
+        metavar="LABELS[@T]",
+        help="one object per label of a label image (Cellpose, StarDist, painted), prompted by "
+        "its mask on frame T (default 0); from a label stack, its frame T",
     )
-    sub.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing output written by napari-sam2 (never another file)",
+    prompts.add_argument(
+        "--seed-all",
+        type=int,
+        metavar="T",
+        help="segment everything on frame T and track every object found",
     )
+    prompts.add_argument(
+        "--redetect-every",
+        type=int,
+        metavar="N",
+        help="every N frames going forward, segment everything and add the objects not yet "
+        "tracked (cells entering); slow: one segment-everything per N frames",
+    )
+    _add_output(sub, "labels to write: .tif/.tiff, .zarr or .ome.zarr (the frames with their "
+                "labels)")  # fmt: skip
     sub.add_argument(
         "--direction",
         choices=DIRECTIONS,
@@ -175,6 +200,57 @@ def _add_track(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--frames", metavar="START:STOP", help="only these frames (Python slice, e.g. 10:50)"
     )
+    sub.add_argument(
+        "--download", action="store_true", help="download the checkpoint if it is not cached"
+    )
+    _add_frame_options(sub)
+
+
+def _add_output(sub: argparse.ArgumentParser, help: str) -> None:
+    sub.add_argument("-o", "--output", type=Path, required=True, help=help)
+    sub.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output written by napari-sam2 (never another file)",
+    )
+
+
+def _generator_options() -> argparse.ArgumentParser:
+    """Segment-everything settings: for segment-all, --seed-all and --redetect-every."""
+    group = argparse.ArgumentParser(add_help=False)
+    opts = group.add_argument_group("segment everything")
+    opts.add_argument(
+        "--points-per-side",
+        type=int,
+        metavar="N",
+        help="an N x N grid of point prompts (default 32; 16 for --redetect-every); more "
+        "finds smaller objects, slower",
+    )
+    opts.add_argument(
+        "--pred-iou-thresh",
+        type=float,
+        metavar="X",
+        help="keep masks whose predicted IoU is above X (default 0.8)",
+    )
+    opts.add_argument(
+        "--stability-thresh",
+        type=float,
+        metavar="X",
+        help="keep masks whose stability score is above X (default 0.95)",
+    )
+    opts.add_argument(
+        "--min-area",
+        type=int,
+        metavar="PX",
+        help="remove specks and fill holes smaller than PX pixels in each mask (default 0)",
+    )
+    return group
+
+
+def _add_segment_all(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("input", help="an image, or a stack or video with --frame")
+    sub.add_argument("--frame", type=int, default=0, metavar="T", help="the frame (default 0)")
+    _add_output(sub, "the label image: .tif/.tiff, .zarr or .ome.zarr (ids 1..N, largest first)")
     sub.add_argument(
         "--download", action="store_true", help="download the checkpoint if it is not cached"
     )
