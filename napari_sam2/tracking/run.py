@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_sam2.lineage.live import live_objects
 from napari_sam2.session import Session, SessionError, apply_prompts
 from napari_sam2.tracking.frame_options import FrameOptions
 from napari_sam2.tracking.models import load_model
@@ -145,6 +146,7 @@ class Tracking:
             raise
         self.shape = (self.stop - self.first, self.source.height, self.source.width)
         self.label_dtype = label_dtype_name(session.object_ids)
+        self.lineage = session.lineage
         self.info = {
             **loaded.info,
             "direction": job.direction,
@@ -179,14 +181,15 @@ class Tracking:
         return self.source.read(self.first + index)
 
     def frames(self) -> Iterator[TrackedFrame]:
-        """Propagate; yields ``(label index, obj_ids, masks)`` as frames are tracked."""
+        """Propagate; yields ``(label index, obj_ids, masks)`` as frames are tracked (with a
+        session lineage, each object only on the frames its track lives)."""
         if self.redetect is None:
             frames = propagate(self.predictor, self.state, self.passes)
         else:
             frames = propagate_redetecting(
                 self.predictor, self.state, self.passes, self.redetect, self.source
             )
-        for frame_idx, obj_ids, masks in frames:
+        for frame_idx, obj_ids, masks in live_objects(frames, self.lineage):
             yield frame_idx - self.first, obj_ids, masks
         if self.redetect is not None:
             self.info["first_frames"] = dict(sorted(self.redetect.first_frames.items()))

@@ -40,10 +40,7 @@ def sample():
 @pytest.fixture(scope="module")
 def session(sample) -> Session:
     """Each cell prompted with its true mask on frame 0."""
-    return Session(
-        objects=[SessionObject(i) for i in (1, 2, 3)],
-        prompts=[FramePrompt(0, i, mask=sample.truth[0] == i) for i in (1, 2, 3)],
-    )
+    return _session(sample)
 
 
 def test_track_with_divisions_export_and_score(tmp_path: Path, sample, session, small_checkpoint):
@@ -118,3 +115,29 @@ def test_the_command_line(tmp_path: Path, sample, session, tiny_checkpoint, caps
                  "-o", str(tmp_path / "bad")])  # fmt: skip
     assert code == 1 and not (tmp_path / "bad").exists()
     assert "track 4 has a mask on frame 8, outside its life" in capsys.readouterr().err
+
+
+def test_a_session_lineage_ends_mothers_and_starts_daughters(sample, small_checkpoint) -> None:
+    config, path = small_checkpoint
+    lineage = track_table(sample.truth, sample.lineage).lineage
+    daughters = [FramePrompt(8, i, mask=sample.truth[8] == i) for i in (4, 5)]
+    divided = replace(
+        _session(sample),
+        objects=[SessionObject(i) for i in range(1, 6)],
+        lineage=lineage,
+    )
+    divided.prompts += daughters
+    labels = api.track(
+        sample.image, divided, replace(config, image_size=128), checkpoint=path, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    assert not np.isin(labels[8:], [1]).any() and not np.isin(labels[:8], [4, 5]).any()
+    found, true = labels[8] == 4, sample.truth[8] == 4  # about the prompt's own mask
+    assert (found & true).sum() / (found | true).sum() > 0.7
+
+
+def _session(sample) -> Session:
+    return Session(
+        objects=[SessionObject(i) for i in (1, 2, 3)],
+        prompts=[FramePrompt(0, i, mask=sample.truth[0] == i) for i in (1, 2, 3)],
+    )
