@@ -194,6 +194,11 @@ class TrackingController(EngineJobs):
         """What the engine has loaded, for the dock (None: nothing yet)."""
         return self.engine.describe()
 
+    def take_engine_notes(self) -> list[str]:
+        """What the last model load had to say (each line once)."""
+        notes, self.engine.notes[:] = list(self.engine.notes), []
+        return notes
+
     # ------------------------------------------------------------------ objects
     def object(self, obj_id: int) -> ObjectInfo:
         for obj in self.objects:

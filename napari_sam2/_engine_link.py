@@ -82,6 +82,8 @@ class EngineLink:
         self.state: Any = None
         self.model_key: tuple | None = None
         self.state_key: tuple | None = None
+        #: Lines for the user from the last load (reduced precision that will not pay).
+        self.notes: list[str] = []
 
     # ------------------------------------------------------------------ readiness
     def matches(self, choice: ModelChoice, options: PredictorOptions, image: ImageSpec) -> bool:
@@ -142,7 +144,9 @@ class EngineLink:
         if checkpoint is None and choice.allow_download and find_checkpoint(choice.name) is None:
             checkpoint = yield from _download(choice.name)
         # without a checkpoint the cache raises ModelNotFoundError, saying how to get one
-        self.model = load_model(choice.name, options, checkpoint=checkpoint).model
+        self.model = load_model(
+            choice.name, options, checkpoint=checkpoint, warn=self.notes.append
+        ).model
         self._build_predictor(choice, options)
 
     def _build_predictor(self, choice: ModelChoice, options: PredictorOptions) -> None:

@@ -148,6 +148,11 @@ def _synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+class PrecisionWarning(UserWarning):
+    """Reduced precision was asked for where it will not be faster (see
+    :func:`precision_warning`)."""
+
+
 def precision_warning(precision: str, device: str | torch.device = "auto") -> str | None:
     """One line saying that ``precision`` will not be faster than exact fp32 on ``device``
     (measured by :func:`matmul_speedup`), or None when it will be (and for fp32).

@@ -327,6 +327,8 @@ class TrackingWidget(QWidget):
         loaded = self.controller.loaded_model()
         if loaded is not None:
             self.model_section.show_loaded(f"loaded: {loaded}")
+        for note in self.controller.take_engine_notes():
+            show_warning(f"SAM 2: {note}")
         if kind == "propagate":
             done, total = self.propagate_section.frames
             text = (

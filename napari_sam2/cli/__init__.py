@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from napari_sam2.cli.arguments import UsageError, prompts_from_args, say
@@ -48,6 +49,11 @@ def _describe(error: BaseException) -> str:
     return "\n".join(lines)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (reduced precision that will not pay, skipped labels...) as one line."""
+    say(f"napari-sam2: warning: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
@@ -57,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.handler(args)
     except UsageError as error:
         args.subparser.print_usage(sys.stderr)
         say(f"{args.subparser.prog}: error: {error}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,8 +107,13 @@ def load_model(
     checkpoint: str | os.PathLike | None = None,
     allow_download: bool = False,
     progress: bool = True,
+    warn: Callable[[str], None] | None = None,
 ) -> LoadedModel:
     """A model from the process cache, loading it (and hashing its checkpoint) when new.
+
+    When ``options.precision`` is bf16 or fp16 but its matrix products are not faster than
+    fp32 on the device (measured once per process), that is said through ``warn`` (default: a
+    ``sam2_engine.precision.PrecisionWarning``).
 
     Arguments:
         model: a model name, a ``Sam2Config``, or a loaded model (returned as is).
@@ -115,6 +121,7 @@ def load_model(
         checkpoint: an official ``.pt`` file; None takes the cached one.
         allow_download: fetch a missing checkpoint from the official address.
         progress: show the download's progress bar.
+        warn: called with the line about reduced precision, if any.
 
     Raises:
         ValueError: unknown model name, bad options, options given with a loaded model.
@@ -128,6 +135,7 @@ def load_model(
             raise OptionsError(
                 "checkpoint and image_size apply to a model name, not a model object"
             )
+        _warn_precision(options.precision, model.device, warn)
         with _lock:
             known = next((x for x in _models.values() if x.model is model), None)
         return known or LoadedModel(model, model_info(model.config, None, None))
@@ -137,6 +145,7 @@ def load_model(
 
     config = model_config(model, options.image_size)
     device = resolve_device(options.device)
+    _warn_precision(options.precision, device, warn)
     path = resolve_checkpoint(config.name, checkpoint, allow_download, progress)
     stat = path.stat() if path.is_file() else None
     key = (config, str(path), stat and (stat.st_size, stat.st_mtime_ns), str(device))
@@ -153,6 +162,23 @@ def load_model(
         while len(_models) > MAX_CACHED_MODELS:
             _models.popitem(last=False)
         return loaded
+
+
+def _warn_precision(precision: str, device: Any, warn: Callable[[str], None] | None) -> None:
+    """Say so when reduced precision will not pay on ``device`` (nothing for fp32)."""
+    if precision == "fp32":
+        return
+    from sam2_engine.precision import PrecisionWarning, precision_warning
+
+    note = precision_warning(precision, device)
+    if note is None:
+        return
+    if warn is None:
+        import warnings
+
+        warnings.warn(note, PrecisionWarning, stacklevel=3)
+    else:
+        warn(note)
 
 
 def clear_model_cache() -> None:
