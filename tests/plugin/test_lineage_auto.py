@@ -134,3 +134,11 @@ def test_metrics_of_a_perfect_and_of_a_non_dividing_tracker(sample) -> None:
     merged = tracking_metrics(_as_one_object(sample), sample.truth, None, sample.lineage)
     assert merged["division_recall"] == 0.0 and math.isnan(merged["division_precision"])
     assert 0.5 < merged["DET"] < 1 and merged["SEG"] < merged["DET"] and merged["LNK"] < 0.5
+
+
+def test_the_napari_sample_brings_the_truth_and_its_lineage() -> None:
+    from napari_sam2._sample_dividing import dividing_cells_sample
+
+    (image, image_kwargs, kind), (truth, truth_kwargs, truth_kind) = dividing_cells_sample()
+    assert (kind, truth_kind) == ("image", "labels") and image.shape == truth.shape
+    assert truth_kwargs["metadata"]["lineage"]["8"] == 4 and image_kwargs["axis_labels"][0] == "t"

@@ -41,7 +41,13 @@ def test_plugin_manager_discovers_plugin() -> None:
     manager.discover(include_npe1=False)
     manifest = manager.get_manifest(DIST)
     keys = {sample.key for sample in manifest.contributions.sample_data}
-    assert keys == {"cells_timelapse", "nuclei_stack", "ultrasound_cine", "rgb_video"}
+    assert keys == {
+        "cells_timelapse",
+        "nuclei_stack",
+        "ultrasound_cine",
+        "rgb_video",
+        "dividing_cells",
+    }
 
 
 def test_top_level_manifest_is_a_symlink_to_the_package_one() -> None:
