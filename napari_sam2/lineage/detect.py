@@ -1,10 +1,11 @@
 """Divisions found in label frames as they are tracked (opt-in).
 
 A division is reported when an object's mask splits into two or more connected parts (4-
-connected), each of at least ``min_area`` pixels, on ``frames`` consecutive frames of a forward
-pass. The event's frame is the first of those frames, its parts the parts seen there. Frames
-that do not follow the previous one (a backward pass, a jump) start the count again, so a
-backward pass, where a split would be a merge in time, reports nothing.
+connected; at most ``max_parts``), each of at least ``min_area`` pixels, on ``frames``
+consecutive frames of a forward pass. The event's frame is the first of those frames, its parts
+the parts seen there. Frames that do not follow the previous one (a backward pass, a jump)
+start the count again, so a backward pass, where a split would be a merge in time, reports
+nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from napari_sam2.lineage.parts import DEFAULT_MIN_AREA, label_parts
 
 #: Consecutive frames a split must last before it counts as a division.
 DEFAULT_FRAMES = 3
+#: Most daughters of one division; a mask broken into more parts is not taken for one.
+DEFAULT_MAX_PARTS = 4
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,18 @@ class DivisionSettings:
         min_area: smallest part, in pixels, that counts as a daughter (default 20); smaller
             fragments are ignored.
         frames: consecutive frames the split must last (default 3; 1 reports at once).
+        max_parts: most daughters (default 4): a mask in more parts is a broken mask, not a
+            division.
     """
 
     min_area: int = DEFAULT_MIN_AREA
     frames: int = DEFAULT_FRAMES
+    max_parts: int = DEFAULT_MAX_PARTS
 
     def __post_init__(self) -> None:
-        for name in ("min_area", "frames"):
+        if isinstance(self.max_parts, (int, np.integer)) and self.max_parts < 2:
+            raise ValueError(f"division max_parts must be at least 2, got {self.max_parts}")
+        for name in ("min_area", "frames", "max_parts"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"division {name} must be a whole number >= 1, got {value!r}")
@@ -90,7 +98,7 @@ class DivisionDetector:
             if box is None:
                 continue
             crop, areas = label_parts(labels[box] == index, self.settings.min_area)
-            if len(areas) < 2:
+            if not 2 <= len(areas) <= self.settings.max_parts:
                 continue
             run = self._runs.get(index) or _Run(frame, 0, _placed(crop, box, labels.shape), areas)
             run.count += 1

@@ -61,6 +61,13 @@ def test_a_split_counts_after_k_frames_on_a_forward_pass() -> None:
     assert set(np.unique(event.parts)) == {0, 1, 2} and event.parts[0, 0] == 0
     backward = DivisionDetector(DivisionSettings(frames=2))
     assert backward.update(9, frame) == [] and backward.update(8, frame) == []
+    broken = DivisionDetector(DivisionSettings(min_area=5, frames=1, max_parts=2))
+    confetti = np.zeros_like(frame)
+    for y, x in ((0, 0), (0, 10), (10, 0), (10, 10)):
+        confetti[y : y + 3, x : x + 3] = 1  # four parts of 9 pixels
+    assert broken.update(0, confetti) == []
+    with pytest.raises(ValueError, match="max_parts must be at least 2"):
+        DivisionSettings(max_parts=1)
     brief = DivisionDetector(DivisionSettings(frames=2))
     merged = np.zeros_like(frame)
     _split_disc(merged, 0)
