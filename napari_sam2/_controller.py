@@ -46,12 +46,14 @@ from napari_sam2._image_state import (
 )
 from napari_sam2._jobs import EngineJobs
 from napari_sam2._label_updates import accept_result, write_frame
+from napari_sam2._new_objects import accept_found, objects_from_labels
 from napari_sam2._palette import object_color
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import (
     FrameResult,
     LabelStore,
     ObjectInfo,
+    ObjectsFound,
     PluginInputError,
     PromptKey,
     Settings,
@@ -377,6 +379,14 @@ class TrackingController(EngineJobs):
             return  # the image changed since the job started
         if accept_result(self, result):
             self.scores_changed.emit()
+
+    def accept_found(self, found: ObjectsFound) -> str | None:
+        """New objects a job found (see :func:`napari_sam2._new_objects.accept_found`)."""
+        return accept_found(self, found)
+
+    def objects_from_labels(self, labels: Any, frame: int, source: str = "labels") -> str:
+        """One object per label (see :func:`napari_sam2._new_objects.objects_from_labels`)."""
+        return objects_from_labels(self, labels, frame, source)
 
     # ------------------------------------------------------------------ scores
     def lost_frames(self, obj: int) -> list[int]:

@@ -23,6 +23,7 @@ from sam2_engine.options import PredictorOptions
 
 if TYPE_CHECKING:
     from napari_sam2._image_spec import ImageSpec
+    from napari_sam2.tracking.redetect import Redetect
 
 
 @dataclass
@@ -205,15 +206,42 @@ class EngineLink:
         return PromptOutcome(frame, obj, mask, self.score(obj, frame))
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, passes: list[Pass]) -> Iterator[TrackedFrame]:
-        """Track all objects over the passes (yields each frame once)."""
+    def propagate(
+        self, passes: list[Pass], redetect: Redetect | None = None
+    ) -> Iterator[TrackedFrame | tuple[int, dict[int, np.ndarray]]]:
+        """Track all objects over the passes (yields each frame once). With ``redetect``,
+        new objects are looked for going forward: each search that finds some yields
+        ``(frame, {id: mask})`` before the frame with them (see :mod:`..tracking.redetect`)."""
         from napari_sam2.tracking import propagate
+        from napari_sam2.tracking.redetect import propagate_redetecting
         from sam2_engine.sinks import merge_to_labels
 
-        for frame, ids, masks in propagate(self.predictor, self.state, passes):
+        if redetect is None:
+            frames = propagate(self.predictor, self.state, passes)
+        else:
+            frames = propagate_redetecting(
+                self.predictor, self.state, passes, redetect, self.state.frames
+            )
+        for frame, ids, masks in frames:
+            if redetect is not None and redetect.found:
+                yield redetect.found.pop(0)
             labels = merge_to_labels(ids, masks)
             scores = {obj: self.score(obj, frame) for obj in ids}
             yield TrackedFrame(frame, list(ids), labels, scores)
+
+    def segment_everything(self, frame: int, options: dict[str, Any]) -> np.ndarray:
+        """Segment everything on a frame of the open image: an (H, W) label image, ids 1..N
+        (largest masks first; empty when nothing was found)."""
+        from napari_sam2.seeding import labels_from_masks
+        from sam2_engine import AutomaticMaskGenerator
+
+        generator = AutomaticMaskGenerator(
+            self.model, precision=self.predictor.precision, **options
+        )
+        source = self.state.frames
+        records = generator.generate(source.read(frame), contrast_limits=source.contrast_limits)
+        shape = (source.height, source.width)
+        return labels_from_masks([r["segmentation"] for r in records], shape)
 
     def score(self, obj: int, frame: int) -> float | None:
         """The object-score logit of an object on a frame (> 0: judged present)."""

@@ -15,18 +15,23 @@ import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator
 
+import numpy as np
+
 from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
 from napari_sam2._records import (
     FrameResult,
     FramesReady,
     JobStatus,
+    ObjectsFound,
     Plan,
     PluginInputError,
     PromptKey,
+    SegmentRequest,
     Settings,
 )
 from napari_sam2.session import FramePrompt
 from napari_sam2.tracking.plan import plan as plan_passes
+from napari_sam2.tracking.redetect import Redetect
 
 
 def propagation_range(settings: Settings, num_frames: int, start: int) -> tuple[int, int]:
@@ -91,7 +96,15 @@ def run_plan(
             "prompt", item.frame, key, item.token, item.write, obj=item.obj,
             mask=outcome.mask, scores=scores,
         )  # fmt: skip
-    for tracked in engine.propagate(plan.runs):
+    if plan.segment is not None:
+        yield JobStatus(f"segmenting everything on frame {plan.segment.frame}")
+        labels = engine.segment_everything(plan.segment.frame, plan.segment.options)
+        masks = {int(i): labels == i for i in np.unique(labels) if i}
+        yield ObjectsFound(plan.segment.frame, key, masks, sent=False)
+    for tracked in engine.propagate(plan.runs, plan.redetect):
+        if isinstance(tracked, tuple):  # new objects entering, already tracked by the engine
+            yield ObjectsFound(tracked[0], key, tracked[1], sent=True)
+            continue
         yield FrameResult(
             "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
             obj_ids=tuple(tracked.obj_ids), scores=tracked.scores, overwrite=plan.overwrite,
@@ -180,7 +193,21 @@ class EngineJobs:
         plan.overwrite = self.settings.overwrite_protected
         plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
         plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
+        every = self.settings.redetect_every
+        if every is not None:
+            plan.redetect = Redetect(every, first_id=max(self.object_ids, default=0) + 1)
         self.skipped_protected = []
+        return plan
+
+    def segment_plan(self, frame: int, options: dict | None = None) -> Plan:
+        """A job that segments everything on ``frame``: each mask becomes a new object with
+        that mask as its prompt there (``options``: ``AutomaticMaskGenerator`` keywords)."""
+        self._check_ready()
+        if not 0 <= frame < self.image.num_frames:
+            last = self.image.num_frames - 1
+            raise PluginInputError(f"frame {frame} is outside the image (frames 0-{last})")
+        plan = self._plan()
+        plan.segment = SegmentRequest(frame, dict(options or {}))
         return plan
 
     def prefetch_plan(self, center: int, count: int = PREFETCH_FRAMES) -> Plan | None:

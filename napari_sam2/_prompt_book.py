@@ -84,6 +84,10 @@ class PromptBook:
                 self._prompts[key] = prompt
             self._pending[key] = _Pending(token, write=True)
 
+    def add_sent(self, prompts: dict[PromptKey, FramePrompt]) -> None:
+        """Record prompts the engine already has (objects it found itself): nothing to send."""
+        self._prompts.update(prompts)
+
     def remove_object(self, obj: int, token: int | None) -> None:
         """Drop an object's prompts (the engine forgets the object; nothing is written)."""
         for key in [key for key in self._prompts if key[1] == obj]:

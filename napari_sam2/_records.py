@@ -16,6 +16,7 @@ from napari_sam2._image_spec import ImageSpec
 from napari_sam2.session import FramePrompt
 from napari_sam2.tracking.models import ModelChoice
 from napari_sam2.tracking.plan import Pass, frame_count
+from napari_sam2.tracking.redetect import Redetect, detection_frames
 from sam2_engine.options import PredictorOptions
 
 PromptKey = tuple[int, int]  # (frame, object id)
@@ -50,6 +51,8 @@ class Settings:
         overwrite_protected: let propagation replace frames painted by hand.
         torch_threads: CPU threads for engine jobs.
         lost_below: object-score logit under which a frame counts as "object probably lost".
+        redetect_every: while propagating forward, look for new objects every this many
+            frames (None: never; see :mod:`napari_sam2.tracking.redetect`).
     """
 
     direction: str = "both"
@@ -58,6 +61,7 @@ class Settings:
     overwrite_protected: bool = False
     torch_threads: int = field(default_factory=default_threads)
     lost_below: float = 0.0
+    redetect_every: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -126,10 +130,35 @@ class Plan:
     encode: list[int] = field(default_factory=list)
     background: bool = False
     concurrent: bool = False
+    segment: SegmentRequest | None = None
+    redetect: Redetect | None = None
 
     @property
     def total_frames(self) -> int:
-        return frame_count(self.runs)
+        searches = 0
+        if self.redetect is not None:
+            searches = len(detection_frames(self.runs, self.redetect.every))
+        return frame_count(self.runs) + searches
+
+
+@dataclass
+class SegmentRequest:
+    """Segment everything on ``frame`` (``options``: ``AutomaticMaskGenerator`` keywords)."""
+
+    frame: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectsFound:
+    """New objects with their masks on a frame, yielded by a job: segment everything
+    (``sent`` False: the masks are prompts still to send) or objects found while propagating
+    (``sent`` True: the engine already tracks them)."""
+
+    frame: int
+    image_key: tuple
+    masks: dict[int, np.ndarray]
+    sent: bool
 
 
 @dataclass

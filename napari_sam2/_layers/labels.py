@@ -178,3 +178,21 @@ class LabelsLayer:
 
 def _name(image_layer: Any) -> str:
     return f"{image_layer.name} SAM 2 labels"
+
+
+def labels_frame(layer: Labels, spec: ImageSpec, frame: int) -> np.ndarray:
+    """The (H, W) labels of ``frame`` in any Labels layer made for the image: a 2-D layer of
+    the frame's size as it is, a layer of the image's labels shape at that frame.
+
+    Raises:
+        PluginInputError: the layer fits neither shape.
+    """
+    shape = tuple(layer.data.shape)
+    if shape == tuple(spec.frame_shape):
+        return np.asarray(layer.data)
+    if shape == tuple(spec.labels_shape):
+        return np.asarray(layer.data[spec.frame_key(frame)])
+    raise PluginInputError(
+        f"the labels layer '{layer.name}' has shape {shape}; objects come from a label image "
+        f"of one frame {tuple(spec.frame_shape)} or of the image's shape {spec.labels_shape}"
+    )

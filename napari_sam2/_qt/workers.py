@@ -34,7 +34,14 @@ from qtpy.QtCore import QThreadPool
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._engine_link import DownloadProgress
-from napari_sam2._records import FrameResult, FramesReady, JobStatus, Plan, PluginInputError
+from napari_sam2._records import (
+    FrameResult,
+    FramesReady,
+    JobStatus,
+    ObjectsFound,
+    Plan,
+    PluginInputError,
+)
 from napari_sam2.session import SessionError
 
 log = logging.getLogger(__name__)
@@ -231,7 +238,7 @@ class JobRunner:
             self.controller.run, plan, _worker_class=_ClosingWorker, _ignore_errors=True
         )
         running = _Running(job, plan, worker)
-        if plan.runs or job.kind == "load":
+        if plan.runs or plan.segment is not None or job.kind == "load":
             self._show_bar(running)
         worker.yielded.connect(partial(self._post, "yielded", running))
         worker.errored.connect(partial(self._post, "errored", running))
@@ -279,6 +286,10 @@ class JobRunner:
     def _handle_item(self, running: _Running, item: object) -> None:
         if isinstance(item, FramesReady):
             self.frames_ready.emit(item.frames, item.nbytes, item.max_bytes)
+        elif isinstance(item, ObjectsFound):
+            said = self.controller.accept_found(item)
+            if said:
+                show_info(f"SAM 2: {said}")
         elif isinstance(item, FrameResult):
             self.controller.accept(item)
             if item.kind == "prompt":

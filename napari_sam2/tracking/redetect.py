@@ -35,12 +35,18 @@ class Redetect:
         iou: a found mask overlapping a tracked object by more than this is that object.
         options: ``AutomaticMaskGenerator`` options.
         first_frames: object id -> the frame it was first prompted on (seeded or found).
+        found: (frame, {new object id: (H, W) bool mask prompted there}) for each search that
+            found something, in order; a consumer may empty it as it goes.
+        first_id: the smallest id a new object may get (ids already in use elsewhere, e.g.
+            objects without prompts in the dock, stay free).
     """
 
     every: int
     iou: float = NEW_OBJECT_IOU
     options: dict[str, Any] = field(default_factory=lambda: dict(REDETECT_OPTIONS))
+    first_id: int = 1
     first_frames: dict[int, int] = field(default_factory=dict)
+    found: list[tuple[int, dict[int, np.ndarray]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
@@ -140,9 +146,12 @@ def _add_new(
     from napari_sam2.seeding import labels_from_masks
 
     found = labels_from_masks([r["segmentation"] for r in records], tracked.shape)
-    new = new_objects(found, tracked, max(state.obj_ids, default=0) + 1, redetect.iou)
+    first = max(max(state.obj_ids, default=0) + 1, redetect.first_id)
+    new = new_objects(found, tracked, first, redetect.iou)
     result = None
     for obj, mask in new.items():
         result = predictor.add_new_mask(state, frame, obj, mask)
         redetect.first_frames[obj] = frame
+    if new:
+        redetect.found.append((frame, new))
     return result

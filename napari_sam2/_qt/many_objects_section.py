@@ -1,0 +1,142 @@
+"""Many objects section: objects from a label layer, segment everything on the shown frame,
+track them all, and pick up objects entering while propagating."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from napari.layers import Labels
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from napari_sam2._controller import TrackingController
+from napari_sam2._qt.lifetime import connect_while_alive
+from napari_sam2.tracking.redetect import REDETECT_OPTIONS
+
+if TYPE_CHECKING:
+    import napari
+
+#: Default grid of "segment all" (the official generator's default).
+GRID = 32
+
+
+class ManyObjectsSection(QGroupBox):
+    """Buttons that make many objects at once.
+
+    Signals:
+        from_labels_requested(str): objects from the named Labels layer on the shown frame.
+        segment_requested(int, bool): segment everything on the shown frame with this grid
+            (points per side); True: then track them all.
+    """
+
+    from_labels_requested = Signal(str)
+    segment_requested = Signal(int, bool)
+
+    def __init__(
+        self,
+        viewer: napari.viewer.Viewer,
+        controller: TrackingController,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Many objects", parent)
+        self.viewer = viewer
+        self.controller = controller
+        self.layer_box = QComboBox()
+        self.layer_box.setToolTip(
+            "A label image (Cellpose, StarDist, painted): one frame, or the image's shape"
+        )
+        self.from_labels_button = QPushButton("Objects from labels")
+        self.from_labels_button.setToolTip(
+            "Each label on the shown frame becomes an object with that id, its mask the prompt"
+        )
+        self.segment_button = QPushButton("Segment all")
+        self.segment_button.setToolTip(
+            "Segment everything on the shown frame: one object per mask, ready to track"
+        )
+        self.track_all_button = QPushButton("Track all")
+        self.track_all_button.setToolTip(
+            "Segment everything on the shown frame, then propagate every object found"
+        )
+        self.grid_spin = QSpinBox()
+        self.grid_spin.setRange(4, 128)
+        self.grid_spin.setValue(GRID)
+        self.grid_spin.setPrefix("grid ")
+        self.grid_spin.setToolTip(
+            "Points per side of the prompt grid: more finds smaller objects, slower"
+        )
+        self.redetect_check = QCheckBox("add objects entering, every")
+        self.redetect_check.setToolTip(
+            "While propagating forward, segment everything every N frames and track what is "
+            f"new (grid {REDETECT_OPTIONS['points_per_side']}; slow)"
+        )
+        self.redetect_spin = QSpinBox()
+        self.redetect_spin.setRange(1, 10_000)
+        self.redetect_spin.setValue(10)
+        self.redetect_spin.setSuffix(" frames")
+
+        grid = QGridLayout(self)
+        grid.addWidget(self.layer_box, 0, 0, 1, 2)
+        grid.addWidget(self.from_labels_button, 0, 2)
+        grid.addWidget(self.grid_spin, 1, 0)
+        grid.addWidget(self.segment_button, 1, 1)
+        grid.addWidget(self.track_all_button, 1, 2)
+        grid.addWidget(self.redetect_check, 2, 0, 1, 2)
+        grid.addWidget(self.redetect_spin, 2, 2)
+
+        self.from_labels_button.clicked.connect(self._from_labels)
+        self.segment_button.clicked.connect(lambda: self._segment(False))
+        self.track_all_button.clicked.connect(lambda: self._segment(True))
+        self.redetect_check.toggled.connect(self._on_redetect)
+        self.redetect_spin.valueChanged.connect(self._on_redetect)
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self.refresh_layers)
+        connect_while_alive(self, controller.image_changed, self.refresh_layers)
+        connect_while_alive(self, controller.settings_changed, self._show_settings)
+        self.refresh_layers()
+        self._show_settings()
+
+    def refresh_layers(self, *_: object) -> None:
+        """List the Labels layers that fit the tracked image (one frame or its shape)."""
+        spec = self.controller.image
+        shapes = set() if spec is None else {tuple(spec.frame_shape), tuple(spec.labels_shape)}
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels) and tuple(layer.data.shape) in shapes
+        ]
+        current = self.layer_box.currentText()
+        self.layer_box.clear()
+        self.layer_box.addItems(names)
+        if current in names:
+            self.layer_box.setCurrentText(current)
+        self.from_labels_button.setEnabled(bool(names))
+
+    def _from_labels(self) -> None:
+        name = self.layer_box.currentText()
+        if name:
+            self.from_labels_requested.emit(name)
+
+    def _segment(self, then_track: bool) -> None:
+        self.segment_requested.emit(self.grid_spin.value(), then_track)
+
+    def _on_redetect(self, *_: object) -> None:
+        every = self.redetect_spin.value() if self.redetect_check.isChecked() else None
+        self.controller.update_settings(redetect_every=every)
+
+    def _show_settings(self) -> None:
+        every = self.controller.settings.redetect_every
+        for widget in (self.redetect_check, self.redetect_spin):
+            widget.blockSignals(True)
+        self.redetect_check.setChecked(every is not None)
+        if every is not None:
+            self.redetect_spin.setValue(every)
+        for widget in (self.redetect_check, self.redetect_spin):
+            widget.blockSignals(False)
