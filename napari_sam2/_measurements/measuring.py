@@ -1,57 +1,27 @@
-"""Per-object, per-frame measurements of label stacks, and the object-score (confidence) table.
+"""Measuring label stacks one frame at a time (the columns are listed in
+:mod:`napari_sam2._measurements`).
 
-Qt-free and napari-free. A *table* here is a plain columnar dict ``{column: 1-D numpy array}``
-(all columns the same length, one row per object per frame): cheap to build, JSON-friendly
-after ``.tolist()``, accepted as napari layer ``features`` and by ``pandas.DataFrame``
-(:func:`to_dataframe`), and written by :func:`export_csv`.
-
-Measurement columns (:func:`measure`, :func:`measure_frame`):
-
-=====================  =========  =========================================================
-``frame``              int64      index along the first axis of the stack (0 for a 2D image)
-``label``              int64      the object id (its label value)
-``area``               int64      pixels
-``centroid_y/_x``      float64    pixel coordinates (row, column); NaN for an empty object
-``bbox_y0/x0/y1/x1``   int64      bounding box, half-open ``[y0, y1) x [x0, x1)``; -1 if empty
-``mean_intensity``     float64    mean of the image under the object (RGB: mean over the
-                                  channels); NaN if empty; only with an ``image``
-``area_physical``      float64    ``area * sy * sx``; only with a ``scale``
-``centroid_y/x_phys``  float64    centroid times the pixel size; only with a ``scale``
-=====================  =========  =========================================================
-
-Everything is computed one frame at a time: a dask / zarr / memory-mapped stack is never
-loaded whole (only ``labels[t]`` and ``image[t]`` are read), and :func:`iter_measurements`
-yields each frame's rows as it goes, so a worker can report progress and stop early.
+Only ``labels[t]`` and ``image[t]`` are read, so a dask / zarr / memory-mapped stack is never
+loaded whole.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from napari_sam2._measurements.tables import Table, concat_tables
+
 __all__ = [
-    "CONFIDENCE_COLUMNS",
+    "INTENSITY_COLUMNS",
     "MEASUREMENT_COLUMNS",
-    "Table",
-    "concat_tables",
-    "confidence_table",
-    "export_csv",
-    "features_for_frame",
+    "PHYSICAL_COLUMNS",
     "iter_measurements",
-    "lost_frames",
     "measure",
     "measure_frame",
-    "table_series",
-    "to_dataframe",
 ]
-
-Table = dict[str, np.ndarray]
 
 MEASUREMENT_COLUMNS = (
     "frame",
@@ -66,16 +36,8 @@ MEASUREMENT_COLUMNS = (
 )
 INTENSITY_COLUMNS = ("mean_intensity",)
 PHYSICAL_COLUMNS = ("area_physical", "centroid_y_physical", "centroid_x_physical")
-CONFIDENCE_COLUMNS = ("frame", "label", "score", "lost")
-
-_INT_COLUMNS = {"frame", "label", "area", "bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1"}
 #: Above this label value, bins come from np.unique instead of one bincount bin per value.
 _MAX_DIRECT_LABEL = 1 << 22
-
-
-# --------------------------------------------------------------------------------------------
-# Measuring
-# --------------------------------------------------------------------------------------------
 
 
 def measure_frame(
@@ -201,157 +163,6 @@ def measure(
         seen = np.unique(np.concatenate([b["label"] for b in blocks]))
         blocks = [_fill_missing(b, seen, f) for b, f in zip(blocks, frame_list, strict=True)]
     return concat_tables(blocks, columns=_columns(image is not None, scale is not None))
-
-
-# --------------------------------------------------------------------------------------------
-# Confidence (object scores)
-# --------------------------------------------------------------------------------------------
-
-
-def confidence_table(
-    scores: Mapping[int, Mapping[int, float] | Sequence[float] | np.ndarray],
-    *,
-    frames: Iterable[int] | None = None,
-    object_ids: Iterable[int] | None = None,
-    threshold: float = 0.0,
-) -> Table:
-    """Per-object per-frame object scores as a table with a ``lost`` flag.
-
-    Arguments:
-        scores: ``{object_id: {frame: score}}`` or ``{object_id: per-frame sequence}`` (index =
-            frame, NaN = not computed). The score is SAM 2's object score logit (> 0: the object
-            is judged present) or any confidence where higher is better.
-        frames: the frames to list (default: every frame any object has a score for).
-        object_ids: the objects to list (default: the keys of ``scores``, ascending).
-        threshold: ``lost`` is True where the score is <= ``threshold``, NaN or missing.
-
-    Returns:
-        A table with columns ``frame``, ``label``, ``score`` (NaN where missing), ``lost``,
-        sorted by frame, then label.
-    """
-    per_object = {int(k): _as_frame_dict(v) for k, v in scores.items()}
-    ids = sorted(per_object) if object_ids is None else [int(i) for i in object_ids]
-    if frames is None:
-        frame_list = sorted({f for d in per_object.values() for f in d})
-    else:
-        frame_list = sorted({int(f) for f in frames})
-    frame_col = np.repeat(np.asarray(frame_list, np.int64), len(ids))
-    label_col = np.tile(np.asarray(ids, np.int64), len(frame_list))
-    score = np.array(
-        [
-            per_object.get(int(o), {}).get(int(f), math.nan)
-            for f, o in zip(frame_col, label_col, strict=True)
-        ],
-        dtype=np.float64,
-    )
-    with np.errstate(invalid="ignore"):
-        lost = ~(score > threshold)
-    return {"frame": frame_col, "label": label_col, "score": score, "lost": lost}
-
-
-def _as_frame_dict(values: Mapping[int, float] | Sequence[float] | np.ndarray) -> dict[int, float]:
-    if isinstance(values, Mapping):
-        return {int(f): float(s) for f, s in values.items() if s is not None}
-    return {i: float(s) for i, s in enumerate(np.asarray(values, np.float64).ravel())}
-
-
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
-
-
-def concat_tables(tables: Iterable[Mapping[str, np.ndarray]], columns: Sequence[str] = ()) -> Table:
-    """Stack tables with the same columns, sorted by ``frame`` then ``label`` when present.
-
-    ``columns``: the columns of the result when ``tables`` is empty.
-    """
-    tables = [t for t in tables if t]
-    if not tables:
-        return {c: np.empty(0, np.int64 if c in _INT_COLUMNS else np.float64) for c in columns}
-    names = list(tables[0])
-    out = {c: np.concatenate([np.asarray(t[c]) for t in tables]) for c in names}
-    if "frame" in out and "label" in out:
-        order = np.lexsort((out["label"], out["frame"]))
-        out = {c: v[order] for c, v in out.items()}
-    return out
-
-
-def features_for_frame(table: Mapping[str, np.ndarray], frame: int) -> Table:
-    """The rows of one frame, with an ``index`` column (= ``label``): napari Labels layer
-    ``features`` then show each object's values when the cursor is over it."""
-    keep = np.asarray(table["frame"]) == int(frame)
-    out = {c: np.asarray(v)[keep] for c, v in table.items()}
-    out["index"] = out["label"].copy()
-    return out
-
-
-def table_series(
-    table: Mapping[str, np.ndarray], column: str
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``{label: (frames, values)}`` of one column, frames ascending: what ``TimelinePlot``
-    takes."""
-    frames = np.asarray(table["frame"])
-    labels = np.asarray(table["label"])
-    values = np.asarray(table[column], dtype=np.float64)
-    out = {}
-    for label in np.unique(labels):
-        keep = labels == label
-        order = np.argsort(frames[keep], kind="stable")
-        out[int(label)] = (frames[keep][order], values[keep][order])
-    return out
-
-
-def lost_frames(table: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
-    """``{label: frames flagged lost}`` from a :func:`confidence_table`."""
-    frames = np.asarray(table["frame"])
-    labels = np.asarray(table["label"])
-    lost = np.asarray(table["lost"], dtype=bool)
-    return {int(label): np.sort(frames[(labels == label) & lost]) for label in np.unique(labels)}
-
-
-def to_dataframe(table: Mapping[str, np.ndarray]) -> Any:
-    """The table as a ``pandas.DataFrame`` (pandas is imported here, not at module import)."""
-    import pandas as pd
-
-    return pd.DataFrame({c: np.asarray(v) for c, v in table.items()})
-
-
-def export_csv(
-    table: Mapping[str, np.ndarray], path: str | os.PathLike[str], overwrite: bool = True
-) -> Path:
-    """Write the table as CSV (header row; NaN as an empty cell, as pandas writes it).
-
-    Written to ``<path>.partial`` and renamed, so ``path`` is never left half-written; an
-    existing file is replaced only if napari-sam2 wrote it (see :mod:`sam2_engine.publish`).
-    Returns the path.
-    """
-    from sam2_engine.publish import Publication
-
-    columns = list(table)
-    data = [np.asarray(table[c]) for c in columns]
-    n = len(data[0]) if data else 0
-    with Publication(path, overwrite=overwrite, what="a measurement table") as out:
-        with open(out.partial, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow(columns)
-            for i in range(n):
-                writer.writerow([_cell(col[i]) for col in data])
-        return out.commit()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else repr(float(value))
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Internals
-# --------------------------------------------------------------------------------------------
 
 
 def _columns(intensity: bool, physical: bool) -> tuple[str, ...]:
