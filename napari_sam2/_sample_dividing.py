@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from napari_sam2._sample_data import _camera, _contrast_limits, _metadata, _soft_ellipse
+from napari_sam2._sample_data.commands import _contrast_limits, _metadata
+from napari_sam2._sample_data.rendering import _camera, _soft_ellipse
 
 #: (mother, frame, angle of the division axis in radians) of the default movie; a division
 #: frame beyond the movie's end does not happen.
