@@ -28,11 +28,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import oracle  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sam2_engine import ImagePredictor, VideoPredictor, load_model  # noqa: E402
 from sam2_engine.checkpoint import save_checkpoint  # noqa: E402
+from tests.support import oracle  # noqa: E402  (makes torchvision importable for sam2)
 
 
 def timed(fn, repeat: int = 1) -> float:

@@ -81,8 +81,8 @@ def input_for(who: str, folder: Path, frames: int) -> Path:
 
 
 def _random_model_state():
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    import oracle
+    sys.path.insert(0, str(HERE.parent))
+    from tests.support import oracle
 
     return oracle, oracle.random_official_state_dict(MODEL, seed=0)
 
