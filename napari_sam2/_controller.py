@@ -35,7 +35,6 @@ from napari_sam2._engine_link import EngineLink
 from napari_sam2._history import UndoEntry, UndoHistory
 from napari_sam2._image_spec import ImageSpec
 from napari_sam2._image_state import (
-    MAX_OBJECT_ID,
     ImageState,
     apply_session,
     capture,
@@ -45,19 +44,18 @@ from napari_sam2._image_state import (
     snapshot,
 )
 from napari_sam2._jobs import EngineJobs
-from napari_sam2._label_updates import accept_result, write_frame
-from napari_sam2._new_objects import accept_found, objects_from_labels
-from napari_sam2._palette import object_color
+from napari_sam2._label_updates import accept_result
+from napari_sam2._object_list import ObjectEdits
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import (
     FrameResult,
     LabelStore,
     ObjectInfo,
-    ObjectsFound,
     PluginInputError,
     PromptKey,
     Settings,
 )
+from napari_sam2.lineage import DivisionEvent, Lineage
 from napari_sam2.session import FramePrompt, Session
 from napari_sam2.tracking.models import ModelChoice
 from sam2_engine.constants import DIRECTIONS
@@ -65,7 +63,7 @@ from sam2_engine.options import OptionsError, PredictorOptions
 
 
 # ---------------------------------------------------------------------- the controller
-class TrackingController(EngineJobs):
+class TrackingController(EngineJobs, ObjectEdits):
     """One tracking session (one per viewer, see :func:`controller_for`)."""
 
     image_changed = Signal()
@@ -77,6 +75,8 @@ class TrackingController(EngineJobs):
     scores_changed = Signal()
     settings_changed = Signal()
     history_changed = Signal()
+    #: the lineage or the list of divisions found changed
+    lineage_changed = Signal()
     #: prompts were edited by the user: the job runner sends them to the engine
     sync_requested = Signal()
 
@@ -96,6 +96,9 @@ class TrackingController(EngineJobs):
         self.skipped_protected: list[int] = []
         self._book = PromptBook()
         self.history = UndoHistory()
+        self.lineage = Lineage()
+        #: divisions found while propagating, for the user to accept or dismiss
+        self.division_events: list[DivisionEvent] = []
         self._parked: dict[str, ImageState] = {}
 
     # ------------------------------------------------------------------ image and model
@@ -144,6 +147,7 @@ class TrackingController(EngineJobs):
             self.scores_changed,
             self.settings_changed,
             self.history_changed,
+            self.lineage_changed,
         ):
             signal.emit()
         self.active_changed.emit(self.active)
@@ -200,77 +204,6 @@ class TrackingController(EngineJobs):
         """What the last model load had to say (each line once)."""
         notes, self.engine.notes[:] = list(self.engine.notes), []
         return notes
-
-    # ------------------------------------------------------------------ objects
-    def object(self, obj_id: int) -> ObjectInfo:
-        for obj in self.objects:
-            if obj.id == obj_id:
-                return obj
-        raise KeyError(f"no object with id {obj_id}")
-
-    @property
-    def object_ids(self) -> list[int]:
-        return [obj.id for obj in self.objects]
-
-    def color_of(self, obj_id: int) -> str:
-        """An object's colour (grey for a value that is no object of the session)."""
-        try:
-            return self.object(int(obj_id)).color
-        except KeyError:
-            return "#b3b3b3"
-
-    def add_object(self, name: str | None = None, color: str | None = None) -> ObjectInfo:
-        """A new object with the next free id (label value), made active."""
-        obj_id = max(self.object_ids, default=0) + 1
-        if obj_id > MAX_OBJECT_ID:
-            raise PluginInputError(f"at most {MAX_OBJECT_ID} objects can be tracked")
-        self._record("add object", objects=True)
-        info = ObjectInfo(obj_id, name or f"object {obj_id}", color or object_color(obj_id))
-        self.objects.append(info)
-        self.objects_changed.emit()
-        self.set_active(obj_id)
-        return info
-
-    def remove_object(self, obj_id: int) -> None:
-        """Remove an object, its prompts and its labels (all undoable)."""
-        self.object(obj_id)
-        entry = self._record(f"remove object {obj_id}", objects=True, prompts=True, scores=True)
-        self.objects = [obj for obj in self.objects if obj.id != obj_id]
-        self.scores.pop(obj_id, None)
-        self._book.remove_object(obj_id, entry.token)
-        if self.labels is not None and self.image is not None:
-            for frame in range(self.image.num_frames):
-                old = self.labels.read(frame)
-                if (old == obj_id).any():
-                    write_frame(self, frame, np.where(old == obj_id, 0, old), entry.token)
-        if self.active == obj_id:
-            self.active = self.objects[-1].id if self.objects else None
-            self.active_changed.emit(self.active)
-        self.objects_changed.emit()
-        self.prompts_changed.emit()
-        self.scores_changed.emit()
-        self.sync_requested.emit()
-
-    def rename_object(self, obj_id: int, name: str) -> None:
-        obj = self.object(obj_id)
-        if name and name != obj.name:
-            self._record(f"rename object {obj_id}", objects=True)
-            obj.name = name
-            self.objects_changed.emit()
-
-    def recolor_object(self, obj_id: int, color: str) -> None:
-        obj = self.object(obj_id)
-        if color != obj.color:
-            self._record(f"recolour object {obj_id}", objects=True)
-            obj.color = color
-            self.objects_changed.emit()
-
-    def set_active(self, obj_id: int | None) -> None:
-        if obj_id is not None:
-            self.object(obj_id)
-        if obj_id != self.active:
-            self.active = obj_id
-            self.active_changed.emit(obj_id)
 
     # ------------------------------------------------------------------ prompts
     @property
@@ -379,14 +312,6 @@ class TrackingController(EngineJobs):
             return  # the image changed since the job started
         if accept_result(self, result):
             self.scores_changed.emit()
-
-    def accept_found(self, found: ObjectsFound) -> str | None:
-        """New objects a job found (see :func:`napari_sam2._new_objects.accept_found`)."""
-        return accept_found(self, found)
-
-    def objects_from_labels(self, labels: Any, frame: int, source: str = "labels") -> str:
-        """One object per label (see :func:`napari_sam2._new_objects.objects_from_labels`)."""
-        return objects_from_labels(self, labels, frame, source)
 
     # ------------------------------------------------------------------ scores
     def lost_frames(self, obj: int) -> list[int]:

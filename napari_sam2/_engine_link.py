@@ -23,6 +23,7 @@ from sam2_engine.options import PredictorOptions
 
 if TYPE_CHECKING:
     from napari_sam2._image_spec import ImageSpec
+    from napari_sam2.lineage.model import Lineage
     from napari_sam2.tracking.redetect import Redetect
 
 
@@ -207,11 +208,13 @@ class EngineLink:
 
     # ------------------------------------------------------------------ propagation
     def propagate(
-        self, passes: list[Pass], redetect: Redetect | None = None
+        self, passes: list[Pass], redetect: Redetect | None = None, lineage: Lineage | None = None
     ) -> Iterator[TrackedFrame | tuple[int, dict[int, np.ndarray]]]:
         """Track all objects over the passes (yields each frame once). With ``redetect``,
         new objects are looked for going forward: each search that finds some yields
-        ``(frame, {id: mask})`` before the frame with them (see :mod:`..tracking.redetect`)."""
+        ``(frame, {id: mask})`` before the frame with them (see :mod:`..tracking.redetect`).
+        With a ``lineage``, each object shows only on the frames its track lives."""
+        from napari_sam2.lineage.live import live_objects
         from napari_sam2.tracking import propagate
         from napari_sam2.tracking.redetect import propagate_redetecting
         from sam2_engine.sinks import merge_to_labels
@@ -222,6 +225,8 @@ class EngineLink:
             frames = propagate_redetecting(
                 self.predictor, self.state, passes, redetect, self.state.frames
             )
+        if lineage:
+            frames = live_objects(frames, lineage)
         for frame, ids, masks in frames:
             if redetect is not None and redetect.found:
                 yield redetect.found.pop(0)

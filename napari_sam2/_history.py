@@ -28,6 +28,8 @@ class UndoEntry:
     prompts: dict[tuple[int, int], Any] | None = None
     protected: set[int] | None = None
     scores: dict[int, dict[int, float]] | None = None
+    #: the lineage (an immutable value), recorded with the objects
+    lineage: Any = None
     #: label frames as they were before the action's results were written
     frames: dict[int, np.ndarray] = field(default_factory=dict)
 

@@ -19,6 +19,8 @@ from napari_sam2._label_updates import write_frame
 from napari_sam2._palette import object_color
 from napari_sam2._prompt_book import PromptBook
 from napari_sam2._records import ObjectInfo, PluginInputError, Settings
+from napari_sam2.lineage.detect import DivisionEvent
+from napari_sam2.lineage.model import Lineage
 from napari_sam2.session import Session, SessionError, SessionObject
 from napari_sam2.tracking.models import ModelChoice
 from sam2_engine.options import OptionsError, PredictorOptions
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 #: Largest object id in the dock: its labels layers are uint16.
 MAX_OBJECT_ID = 2**16 - 1
 #: The fields of the controller that belong to its image.
-PER_IMAGE = ("objects", "active", "_book", "protected", "scores", "history")
+PER_IMAGE = ("objects", "active", "_book", "protected", "scores", "history", "lineage",
+             "division_events")  # fmt: skip
 
 
 @dataclass
@@ -48,6 +51,8 @@ class ImageState:
     protected: set[int] = field(default_factory=set)
     scores: dict[int, dict[int, float]] = field(default_factory=dict)
     history: UndoHistory = field(default_factory=UndoHistory)
+    lineage: Lineage = field(default_factory=Lineage)
+    division_events: list[DivisionEvent] = field(default_factory=list)
     frame_range: tuple[int, int | None] = (0, None)
 
     @property
@@ -80,6 +85,7 @@ def snapshot(
     if objects:
         parts["objects"] = [replace(obj) for obj in ctrl.objects]
         parts["active"] = ctrl.active
+        parts["lineage"] = ctrl.lineage
     if prompts:
         parts["prompts"] = ctrl._book.snapshot()
     if protected:
@@ -91,6 +97,9 @@ def snapshot(
 
 def revert(ctrl: TrackingController, entry: UndoEntry) -> None:
     """Put back what an undo entry recorded, label frames included, and say so."""
+    if entry.lineage is not None:  # before the objects: the object list shows the tree
+        ctrl.lineage = entry.lineage
+        ctrl.lineage_changed.emit()
     if entry.objects is not None:
         ctrl.objects = entry.objects
         ctrl.objects_changed.emit()
@@ -123,6 +132,7 @@ def session_of(ctrl: TrackingController) -> Session:
         objects=[SessionObject(o.id, o.name, o.color) for o in ctrl.objects],
         prompts=ctrl.prompts,
         protected_frames=sorted(ctrl.protected),
+        lineage=ctrl.lineage,
         painted={}
         if ctrl.labels is None
         else {f: np.asarray(ctrl.labels.read(f)) for f in sorted(ctrl.protected)},
@@ -151,6 +161,8 @@ def apply_session(ctrl: TrackingController, session: Session) -> None:
         for o in session.objects
     ]
     ctrl._book.load(session.prompts)
+    ctrl.lineage = session.lineage
+    ctrl.division_events = []
     ctrl.protected = set(session.protected_frames)
     ctrl.scores = {}
     ctrl.settings = Settings.from_json({**ctrl.settings.to_json(), **session.settings})

@@ -19,6 +19,7 @@ import numpy as np
 
 from napari_sam2._engine_link import DownloadProgress, EngineLink, engine_key, set_torch_threads
 from napari_sam2._records import (
+    DivisionsFound,
     FrameResult,
     FramesReady,
     JobStatus,
@@ -29,6 +30,7 @@ from napari_sam2._records import (
     SegmentRequest,
     Settings,
 )
+from napari_sam2.lineage.detect import DivisionDetector, DivisionSettings
 from napari_sam2.session import FramePrompt
 from napari_sam2.tracking.plan import plan as plan_passes
 from napari_sam2.tracking.redetect import Redetect
@@ -101,7 +103,8 @@ def run_plan(
         labels = engine.segment_everything(plan.segment.frame, plan.segment.options)
         masks = {int(i): labels == i for i in np.unique(labels) if i}
         yield ObjectsFound(plan.segment.frame, key, masks, sent=False)
-    for tracked in engine.propagate(plan.runs, plan.redetect):
+    detector = None if plan.divisions is None else DivisionDetector(plan.divisions)
+    for tracked in engine.propagate(plan.runs, plan.redetect, plan.lineage):
         if isinstance(tracked, tuple):  # new objects entering, already tracked by the engine
             yield ObjectsFound(tracked[0], key, tracked[1], sent=True)
             continue
@@ -109,6 +112,9 @@ def run_plan(
             "propagate", tracked.frame, key, plan.token, True, labels=tracked.labels,
             obj_ids=tuple(tracked.obj_ids), scores=tracked.scores, overwrite=plan.overwrite,
         )  # fmt: skip
+        events = [] if detector is None else detector.update(tracked.frame, tracked.labels)
+        if events:
+            yield DivisionsFound(key, events)
     if plan.concurrent:
         lower_thread_priority()  # beside a click's decoder it takes what CPU is left
     for frame in plan.encode:  # one frame per step: any user action stops it in between
@@ -193,6 +199,9 @@ class EngineJobs:
         plan.overwrite = self.settings.overwrite_protected
         plan.token = self._record(f"propagate {direction} from frame {start}", scores=True).token
         plan.notes = propagation_notes(self.prompts, self.object_ids, first, last)
+        plan.lineage = self.lineage
+        if self.settings.find_divisions:
+            plan.divisions = DivisionSettings()
         every = self.settings.redetect_every
         if every is not None:
             plan.redetect = Redetect(every, first_id=max(self.object_ids, default=0) + 1)

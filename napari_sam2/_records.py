@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from napari_sam2._image_spec import ImageSpec
+from napari_sam2.lineage.detect import DivisionEvent, DivisionSettings
+from napari_sam2.lineage.model import Lineage
 from napari_sam2.session import FramePrompt
 from napari_sam2.tracking.models import ModelChoice
 from napari_sam2.tracking.plan import Pass, frame_count
@@ -53,6 +55,8 @@ class Settings:
         lost_below: object-score logit under which a frame counts as "object probably lost".
         redetect_every: while propagating forward, look for new objects every this many
             frames (None: never; see :mod:`napari_sam2.tracking.redetect`).
+        find_divisions: while propagating forward, list objects whose mask splits (see
+            :mod:`napari_sam2.lineage.detect`) for the user to accept or dismiss.
     """
 
     direction: str = "both"
@@ -62,6 +66,7 @@ class Settings:
     torch_threads: int = field(default_factory=default_threads)
     lost_below: float = 0.0
     redetect_every: int | None = None
+    find_divisions: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -132,6 +137,8 @@ class Plan:
     concurrent: bool = False
     segment: SegmentRequest | None = None
     redetect: Redetect | None = None
+    lineage: Lineage | None = None
+    divisions: DivisionSettings | None = None
 
     @property
     def total_frames(self) -> int:
@@ -147,6 +154,14 @@ class SegmentRequest:
 
     frame: int
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DivisionsFound:
+    """Objects seen splitting while propagating (yielded by a job; the user decides)."""
+
+    image_key: tuple
+    events: list[DivisionEvent]
 
 
 @dataclass

@@ -1,11 +1,14 @@
 """Many objects section: objects from a label layer, segment everything on the shown frame,
-track them all, and pick up objects entering while propagating."""
+track them all, and pick up objects entering while propagating. Engine work goes to the dock's
+job runner (``job_requested``)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from napari.layers import Labels
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -18,7 +21,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam2._controller import TrackingController
+from napari_sam2._layers import TrackingLayers
+from napari_sam2._layers.labels import labels_frame
 from napari_sam2._qt.lifetime import connect_while_alive
+from napari_sam2._qt.workers import Job
+from napari_sam2._records import PluginInputError
 from napari_sam2.tracking.redetect import REDETECT_OPTIONS
 
 if TYPE_CHECKING:
@@ -32,28 +39,29 @@ class ManyObjectsSection(QGroupBox):
     """Buttons that make many objects at once.
 
     Signals:
-        from_labels_requested(str): objects from the named Labels layer on the shown frame.
-        segment_requested(int, bool): segment everything on the shown frame with this grid
-            (points per side); True: then track them all.
+        job_requested(Job): an engine job to run (segment everything).
+        track_requested(): propagate every object (after "Track all" segmented them).
     """
 
-    from_labels_requested = Signal(str)
-    segment_requested = Signal(int, bool)
+    job_requested = Signal(object)
+    track_requested = Signal()
 
     def __init__(
         self,
         viewer: napari.viewer.Viewer,
         controller: TrackingController,
+        layers: TrackingLayers,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__("Many objects", parent)
         self.viewer = viewer
         self.controller = controller
+        self.layers = layers
         self.layer_box = QComboBox()
         self.layer_box.setToolTip(
             "A label image (Cellpose, StarDist, painted): one frame, or the image's shape"
         )
-        self.from_labels_button = QPushButton("Objects from labels")
+        self.from_labels_button = QPushButton("From labels")
         self.from_labels_button.setToolTip(
             "Each label on the shown frame becomes an object with that id, its mask the prompt"
         )
@@ -72,7 +80,7 @@ class ManyObjectsSection(QGroupBox):
         self.grid_spin.setToolTip(
             "Points per side of the prompt grid: more finds smaller objects, slower"
         )
-        self.redetect_check = QCheckBox("add objects entering, every")
+        self.redetect_check = QCheckBox("add new objects every")
         self.redetect_check.setToolTip(
             "While propagating forward, segment everything every N frames and track what is "
             f"new (grid {REDETECT_OPTIONS['points_per_side']}; slow)"
@@ -81,6 +89,7 @@ class ManyObjectsSection(QGroupBox):
         self.redetect_spin.setRange(1, 10_000)
         self.redetect_spin.setValue(10)
         self.redetect_spin.setSuffix(" frames")
+        self.redetect_spin.setToolTip(self.redetect_check.toolTip())
 
         grid = QGridLayout(self)
         grid.addWidget(self.layer_box, 0, 0, 1, 2)
@@ -91,9 +100,9 @@ class ManyObjectsSection(QGroupBox):
         grid.addWidget(self.redetect_check, 2, 0, 1, 2)
         grid.addWidget(self.redetect_spin, 2, 2)
 
-        self.from_labels_button.clicked.connect(self._from_labels)
-        self.segment_button.clicked.connect(lambda: self._segment(False))
-        self.track_all_button.clicked.connect(lambda: self._segment(True))
+        self.from_labels_button.clicked.connect(self.objects_from_labels)
+        self.segment_button.clicked.connect(lambda: self.segment_all(then_track=False))
+        self.track_all_button.clicked.connect(lambda: self.segment_all(then_track=True))
         self.redetect_check.toggled.connect(self._on_redetect)
         self.redetect_spin.valueChanged.connect(self._on_redetect)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
@@ -119,13 +128,33 @@ class ManyObjectsSection(QGroupBox):
             self.layer_box.setCurrentText(current)
         self.from_labels_button.setEnabled(bool(names))
 
-    def _from_labels(self) -> None:
+    def objects_from_labels(self) -> None:
+        """Each label of the chosen Labels layer on the shown frame becomes an object."""
         name = self.layer_box.currentText()
-        if name:
-            self.from_labels_requested.emit(name)
+        if self.controller.image is None or name not in self.viewer.layers:
+            return
+        frame = self.layers.current_frame()
+        try:
+            self.layers.ensure_layers()
+            labels = labels_frame(self.viewer.layers[name], self.controller.image, frame)
+            said = self.controller.objects_from_labels(labels, frame, f"'{name}'")
+        except PluginInputError as exc:
+            show_warning(f"SAM 2: {exc}")
+            return
+        show_info(f"SAM 2: {said}")
 
-    def _segment(self, then_track: bool) -> None:
-        self.segment_requested.emit(self.grid_spin.value(), then_track)
+    def segment_all(self, then_track: bool = False) -> None:
+        """Segment everything on the shown frame into new objects (then propagate them)."""
+        if self.controller.image is None:
+            show_warning("SAM 2: pick an image layer first")
+            return
+        self.layers.ensure_layers()
+        frame = self.layers.current_frame()
+        options = {"points_per_side": self.grid_spin.value()}
+        plan = partial(self.controller.segment_plan, frame, options)
+        self.job_requested.emit(Job("segment", plan, f"segmenting everything on frame {frame}"))
+        if then_track:
+            self.track_requested.emit()
 
     def _on_redetect(self, *_: object) -> None:
         every = self.redetect_spin.value() if self.redetect_check.isChecked() else None

@@ -1,6 +1,7 @@
 """Objects section: add, remove, rename (double-click), recolour and pick the active object.
 
-Each row shows the object's colour, its id (== its label value) and its name.
+Each row shows the object's colour, its id (== its label value) and its name; daughters of a
+division follow their parent, marked and indented.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from qtpy.QtWidgets import (
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._qt.lifetime import connect_while_alive
+from napari_sam2.lineage import Lineage
 
+#: Marks a daughter in the list, under its parent.
+TREE_MARK = "└"
 #: The object list's height in pixels: (most, least).
 LIST_HEIGHT = (150, 40)
 
@@ -56,18 +60,23 @@ class ObjectsSection(QGroupBox):
         self.list.currentItemChanged.connect(self._on_current)
         self.list.itemChanged.connect(self._on_renamed)
         connect_while_alive(self, controller.objects_changed, self._refresh)
+        connect_while_alive(self, controller.lineage_changed, self._refresh)
         connect_while_alive(self, controller.active_changed, self._show_active)
         self._refresh()
 
     def _refresh(self) -> None:
         self.list.blockSignals(True)
         self.list.clear()
-        for obj in self.controller.objects:
+        lineage = self.controller.lineage
+        for obj_id, depth in self.controller.object_rows():
+            obj = self.controller.object(obj_id)
             item = QListWidgetItem(_swatch(obj.color), obj.name)
             item.setData(Qt.ItemDataRole.UserRole, obj.id)
-            item.setToolTip(f"label value {obj.id}")
+            item.setToolTip(f"label value {obj.id}{_life(lineage, obj.id)}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self.list.addItem(item)
+            if depth:  # a daughter: under its parent, indented
+                item.setText(f"{'    ' * (depth - 1)}{TREE_MARK} {obj.name}")
         self.list.blockSignals(False)
         self._fit_rows()
         self._show_active(self.controller.active)
@@ -111,7 +120,18 @@ class ObjectsSection(QGroupBox):
             self.controller.set_active(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_renamed(self, item: QListWidgetItem) -> None:
-        self.controller.rename_object(item.data(Qt.ItemDataRole.UserRole), item.text().strip())
+        name = item.text().strip().removeprefix(TREE_MARK).strip()  # a daughter's mark
+        self.controller.rename_object(item.data(Qt.ItemDataRole.UserRole), name)
+
+
+def _life(lineage: Lineage, obj_id: int) -> str:
+    """``", frames 3-11, daughter of 2"`` for a track of the lineage."""
+    if obj_id not in lineage:
+        return ""
+    track = lineage[obj_id]
+    end = "" if track.end is None else str(track.end)
+    parent = "" if track.parent is None else f", daughter of {track.parent}"
+    return f", frames {track.start}-{end}{parent}"
 
 
 def _swatch(color: str) -> QIcon:

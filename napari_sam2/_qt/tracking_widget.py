@@ -21,12 +21,12 @@ from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 from napari_sam2._controller import controller_for
 from napari_sam2._image_spec import ImageSpecError
 from napari_sam2._layers import TrackingLayers, same_layer
-from napari_sam2._layers.labels import labels_frame
 from napari_sam2._qt.confidence_section import ConfidenceSection
 from napari_sam2._qt.corrections_section import CorrectionsSection
 from napari_sam2._qt.image_section import ImageSection
 from napari_sam2._qt.latency import DelayReport, EventLoopProbe
 from napari_sam2._qt.lifetime import connect_while_alive
+from napari_sam2._qt.lineage_section import LineageSection
 from napari_sam2._qt.many_objects_section import ManyObjectsSection
 from napari_sam2._qt.measure_section import MeasureSection
 from napari_sam2._qt.model_section import ModelSection
@@ -81,7 +81,7 @@ class TrackingWidget(QWidget):
         self.image_section = ImageSection(napari_viewer)
         self.model_section = ModelSection()
         self.objects_section = ObjectsSection(self.controller)
-        self.many_section = ManyObjectsSection(napari_viewer, self.controller)
+        self.many_section = ManyObjectsSection(napari_viewer, self.controller, self.layers)
         self.prompt_section = PromptSection(self.layers)
         self.propagate_section = PropagateSection(self.controller)
         self.corrections_section = CorrectionsSection(self.controller)
@@ -90,6 +90,7 @@ class TrackingWidget(QWidget):
         self.session_section.suggest = self._suggest_path
         self._last_folder: Path | None = None
         self.measure_section = MeasureSection(self.controller, self.layers)
+        self.lineage_section = LineageSection(self.controller, self.layers)
         self._lay_out()
         self._add_callbacks()
         if self.controller.model.injected:
@@ -111,6 +112,7 @@ class TrackingWidget(QWidget):
             self.propagate_section,
             self.confidence_section,
             self.corrections_section,
+            self.lineage_section,
         ):
             column.addWidget(section)
         column.addStretch(1)
@@ -134,8 +136,8 @@ class TrackingWidget(QWidget):
         self.model_section.prepare_check.toggled.connect(self._schedule_prefetch)
         self.model_section.load_requested.connect(self.load_model)
         self.objects_section.added.connect(self._arm_clicks)
-        self.many_section.from_labels_requested.connect(self.objects_from_labels)
-        self.many_section.segment_requested.connect(self.segment_all)
+        self.many_section.job_requested.connect(self._submit)
+        self.many_section.track_requested.connect(self.propagate)
         self.propagate_section.propagate_requested.connect(self.propagate)
         self.propagate_section.cancel_requested.connect(self.runner.cancel)
         self.corrections_section.use_labels_requested.connect(self.use_painted_labels)
@@ -144,6 +146,7 @@ class TrackingWidget(QWidget):
         self.session_section.export_requested.connect(self.export_labels)
         self.confidence_section.frame_clicked.connect(self.layers.go_to_frame)
         self.measure_section.frame_clicked.connect(self.layers.go_to_frame)
+        self.lineage_section.frame_clicked.connect(self.layers.go_to_frame)
         for signal, slot in (
             (ctrl.model_changed, self._on_model_changed),
             (self.runner.busy_changed, self._on_busy),
@@ -271,38 +274,6 @@ class TrackingWidget(QWidget):
                 f"propagating {direction} from frame {start}",
             )
         )
-
-    def objects_from_labels(self, layer_name: str) -> None:
-        """Each label of the named Labels layer on the shown frame becomes an object."""
-        if self.controller.image is None or layer_name not in self.viewer.layers:
-            return
-        frame = self.layers.current_frame()
-        try:
-            self.layers.ensure_layers()
-            labels = labels_frame(self.viewer.layers[layer_name], self.controller.image, frame)
-            said = self.controller.objects_from_labels(labels, frame, f"'{layer_name}'")
-        except PluginInputError as exc:
-            show_warning(f"SAM 2: {exc}")
-            return
-        show_info(f"SAM 2: {said}")
-
-    def segment_all(self, grid: int, then_track: bool = False) -> None:
-        """Segment everything on the shown frame into new objects (then propagate them)."""
-        if self.controller.image is None:
-            show_warning("SAM 2: pick an image layer first")
-            return
-        self.layers.ensure_layers()
-        frame = self.layers.current_frame()
-        options = {"points_per_side": grid}
-        self._submit(
-            Job(
-                "segment",
-                lambda: self.controller.segment_plan(frame, options),
-                f"segmenting everything on frame {frame}",
-            )
-        )
-        if then_track:
-            self.propagate()
 
     # ------------------------------------------------------------------ frames ahead
     def _schedule_prefetch(self, *_: Any) -> None:

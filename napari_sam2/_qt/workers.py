@@ -35,6 +35,7 @@ from qtpy.QtCore import QThreadPool
 from napari_sam2._controller import TrackingController
 from napari_sam2._engine_link import DownloadProgress
 from napari_sam2._records import (
+    DivisionsFound,
     FrameResult,
     FramesReady,
     JobStatus,
@@ -286,8 +287,11 @@ class JobRunner:
     def _handle_item(self, running: _Running, item: object) -> None:
         if isinstance(item, FramesReady):
             self.frames_ready.emit(item.frames, item.nbytes, item.max_bytes)
-        elif isinstance(item, ObjectsFound):
-            said = self.controller.accept_found(item)
+        elif isinstance(item, (ObjectsFound, DivisionsFound)):
+            found = self.controller.accept_found
+            if isinstance(item, DivisionsFound):
+                found = self.controller.found_divisions
+            said = found(item)
             if said:
                 show_info(f"SAM 2: {said}")
         elif isinstance(item, FrameResult):

@@ -91,7 +91,7 @@ def track(args: argparse.Namespace) -> int:
     finding = generator_options(args)
     check_model_name(args.model)
     output = api.check_output(args.output, args.overwrite, inputs=[args.input])
-    prompts = args.session or _seeded_prompts(args, reading, options, finding)
+    prompts = args.session or _seeded_prompts(args)
     started = time.perf_counter()
     # shown only once work takes a moment, so that an early error prints no empty bar
     bar = tqdm(desc="Tracking", unit="frame", total=None, delay=1.0)  # track() sets the total
@@ -136,7 +136,7 @@ def track(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _seeded_prompts(args, reading: dict, options: dict, finding: dict) -> dict:
+def _seeded_prompts(args) -> dict:
     """Points and boxes, objects from a label image and everything found on a frame, as one
     prompt structure (ids must not clash)."""
     from napari_sam2.seeding import merge_prompts, prompts_from_labels, segment_everything
@@ -148,15 +148,7 @@ def _seeded_prompts(args, reading: dict, options: dict, finding: dict) -> dict:
     if args.seed_all is not None:
         say(f"Segmenting everything on frame {args.seed_all}...")
         found = segment_everything(
-            args.input,
-            args.model,
-            frame=args.seed_all,
-            checkpoint=args.checkpoint,
-            allow_download=args.download,
-            **{k: v for k, v in reading.items() if k in ("axes", "axis", "channel")},
-            contrast_limits=reading["contrast_limits"],
-            **{k: v for k, v in options.items() if v is not None and k in SEGMENT_OPTIONS},
-            **finding,
+            args.input, args.model, frame=args.seed_all, **_segment_options(args)
         )
         taken = max((obj for part in parts for obj in part), default=0)  # found ids go after
         shifted = np.where(found > 0, found.astype(np.int64) + taken, 0)
@@ -164,8 +156,17 @@ def _seeded_prompts(args, reading: dict, options: dict, finding: dict) -> dict:
     return merge_prompts(*parts)
 
 
-#: Predictor options segment_everything takes.
-SEGMENT_OPTIONS = ("device", "image_size", "precision")
+def _segment_options(args: argparse.Namespace) -> dict:
+    """``segment_everything``'s keywords from the command line: the checkpoint, how frames
+    are read, the device, size and precision, and the generator's settings."""
+    given = predictor_options(args).items()
+    return {
+        "checkpoint": args.checkpoint,
+        "allow_download": args.download,
+        **frame_options(args),
+        **{k: v for k, v in given if v is not None and k in ("device", "image_size", "precision")},
+        **generator_options(args),
+    }
 
 
 def segment_all(args: argparse.Namespace) -> int:
@@ -173,10 +174,7 @@ def segment_all(args: argparse.Namespace) -> int:
 
     from napari_sam2.seeding import segment_everything
 
-    reading = frame_options(args)
-    given = predictor_options(args).items()
-    options = {k: v for k, v in given if v is not None and k in SEGMENT_OPTIONS}
-    finding = generator_options(args)
+    options = _segment_options(args)
     check_model_name(args.model)
     started = time.perf_counter()
     bar = tqdm(desc="Segmenting", unit="point", total=None, delay=1.0)
@@ -192,13 +190,8 @@ def segment_all(args: argparse.Namespace) -> int:
             frame=args.frame,
             output=args.output,
             overwrite=args.overwrite,
-            checkpoint=args.checkpoint,
-            allow_download=args.download,
             progress=progress,
-            **{k: v for k, v in reading.items() if k in ("axes", "axis", "channel")},
-            contrast_limits=reading["contrast_limits"],
             **options,
-            **finding,
         )
     except BaseException:
         bar.leave = False
