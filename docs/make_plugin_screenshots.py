@@ -1,19 +1,24 @@
 """Screenshots of the SAM 2 tracking dock for the README (run under Xvfb).
 
-    xvfb-run -a python docs/make_plugin_screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_plugin_screenshots.py [NAME ...]
 
-Opens the cells sample, places a click and a box on two cells (positions taken from the
-sample's ground truth), propagates both ways, measures, and saves the whole window. The model
+NAME is ``dock`` (``plugin_dock.png`` and ``plugin_measure.png``) or ``many``
+(``dock_many_objects.png``); without a name, all of them. ``dock`` opens the cells sample,
+places a click and a box on two cells (positions taken from the sample's ground truth),
+propagates both ways, measures, and saves the whole window. ``many`` adds the sample's true
+labels as a Labels layer and makes one object per cell of frame 12 with *From labels*. The model
 is a small randomly initialised SAM 2 (no weights can be downloaded where this runs), so the
 masks show what the plugin does, not what a trained model finds.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import napari
 import numpy as np
+from napari._qt.dialogs.qt_notification import NapariQtNotification
 from qtpy.QtCore import QEventLoop, Qt, QTimer
 
 from napari_sam2 import make_cells_timelapse
@@ -50,8 +55,8 @@ def centre(truth: np.ndarray, frame: int, label: int) -> tuple[float, float]:
     return float(ys.mean()), float(xs.mean())
 
 
-def main() -> None:
-    OUT.mkdir(exist_ok=True)
+def open_dock():
+    """A viewer with the cells sample and the dock at its narrowest, using the random model."""
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample("napari-sam2", "cells_timelapse")
@@ -59,6 +64,12 @@ def main() -> None:
     qt_dock = viewer.window._qt_window.findChildren(type(dock.parent()))[0]
     viewer.window._qt_window.resizeDocks([qt_dock], [1], Qt.Orientation.Horizontal)  # narrowest
     dock.controller.use_model(small_random_model(), "small random (demo)")
+    return viewer, dock
+
+
+def dock_and_measure() -> None:
+    """A click and a box, propagated both ways: the Track and Measure tabs."""
+    viewer, dock = open_dock()
     truth = make_cells_timelapse().truth
     frame = 12
 
@@ -95,5 +106,33 @@ def main() -> None:
     viewer.close()
 
 
+def many_objects() -> None:
+    """One object per cell of frame 12, from a Labels layer of the sample's true cells."""
+    viewer, dock = open_dock()
+    frame = 12
+    truth = viewer.add_labels(make_cells_timelapse().truth, name="cells ground truth")
+    wait(dock)
+    viewer.dims.set_current_step(0, frame)
+    dock.many_section.layer_box.setCurrentText(truth.name)
+    dock.many_section.from_labels_button.click()
+    wait(dock)
+    truth.visible = False  # the dock's labels layer shows the objects in their colours
+    viewer.layers.selection.active = dock.layers.labels
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()  # "9 new objects from ...": said in the caption instead
+    wait(dock)
+    viewer.screenshot(str(OUT / "dock_many_objects.png"), canvas_only=False)
+    viewer.close()
+
+
+SCREENSHOTS = {"dock": dock_and_measure, "many": many_objects}
+
+
+def main(names: list[str]) -> None:
+    OUT.mkdir(exist_ok=True)
+    for name in names or list(SCREENSHOTS):
+        SCREENSHOTS[name]()
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
