@@ -62,11 +62,15 @@ def prompts_from_labels(
     small = [int(i) for i, n in zip(ids, counts, strict=True) if n < min_area]
     kept = [int(i) for i, n in zip(ids, counts, strict=True) if n >= min_area]
     if small:
-        _warn(
-            warn,
-            f"{len(small)} label(s) smaller than {min_area} pixels were skipped: "
-            f"{_listed(small)} (min_area= changes the threshold)",
+        message = (
+            f"{len(small)} label(s) smaller than {min_area} pixels were skipped: {_listed(small)}"
         )
+        if warn is None:
+            import warnings
+
+            warnings.warn(f"{message} (min_area= changes the threshold)", stacklevel=2)
+        else:
+            warn(message)
     if not kept:
         found = "no label at all" if not ids.size else f"only labels under {min_area} pixels"
         raise SessionError(f"the label image holds {found}: there is no object to track")
@@ -111,15 +115,6 @@ def _read_labels(labels: Any, frame: int) -> np.ndarray:
 def _listed(values: list[int], limit: int = 10) -> str:
     text = ", ".join(map(str, values[:limit]))
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def _warn(warn: Any, message: str) -> None:
-    if warn is None:
-        import warnings
-
-        warnings.warn(message, stacklevel=3)
-    else:
-        warn(message)
 
 
 def labels_from_masks(masks: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -208,12 +203,14 @@ def segment_everything(
     records = generator.generate(pixels, contrast_limits=limits, progress=progress)
     if not records:
         raise SessionError(
-            "segment everything found no object in this image: lower pred_iou_thresh or "
-            "stability_score_thresh, or raise points_per_side"
+            "segment everything found no object in this image: lower the quality thresholds "
+            "(pred_iou_thresh, stability_score_thresh; --pred-iou-thresh, --stability-thresh "
+            "on the command line) or use a finer grid (points_per_side, --points-per-side)"
         )
     labels = labels_from_masks([r["segmentation"] for r in records], pixels.shape[:2])
     if output is not None:
-        info = {**loaded.info, "frames": [int(frame), int(frame) + 1], "objects": int(labels.max())}
+        objects = list(range(1, int(labels.max()) + 1))
+        info = {**loaded.info, "frames": [int(frame), int(frame) + 1], "objects": objects}
         sink = open_sink(
             output, (1, *labels.shape), labels.dtype, overwrite=overwrite, inputs=[image],
             info={**info, "source": _source_name(image), "generator": generator_options},
@@ -262,4 +259,4 @@ def merge_prompts(*parts: Mapping[int, Mapping[int, Any]]) -> dict[int, dict[int
             if obj in merged:
                 raise SessionError(f"object {obj} is seeded twice: give each object one id")
             merged[obj] = dict(frames)
-    return merged
+    return dict(sorted(merged.items()))

@@ -21,6 +21,8 @@ from napari_sam2._image_spec import ImageSpec
 from napari_sam2._layers.common import find_layer, geometry, in_viewer, same_layer
 from napari_sam2._records import PluginInputError
 
+#: Metadata key marking the labels layers the dock made for its results.
+OUTPUT_MARK = "napari_sam2_output"
 #: Colour of label values that are no object of the session (painted by hand).
 OTHER_LABELS = (0.7, 0.7, 0.7, 1.0)
 
@@ -93,6 +95,7 @@ class LabelsLayer:
             layer = self.viewer.add_labels(
                 np.zeros(shape, np.uint16),
                 name=_name(image_layer),
+                metadata={OUTPUT_MARK: True},
                 **geometry(image_layer, len(self.spec.display_axes)),
             )
         self.layer = layer

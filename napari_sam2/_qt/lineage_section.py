@@ -29,7 +29,7 @@ from napari_sam2._qt.lifetime import connect_while_alive
 from napari_sam2._records import PluginInputError
 
 #: Export formats: label in the box -> ``export_tracks`` format and a default folder name.
-FORMATS = {"CTC folder": ("ctc", "01_RES"), "GEFF": ("geff", "tracks.geff")}
+FORMATS = {"CTC": ("ctc", "01_RES"), "GEFF": ("geff", "tracks.geff")}
 
 
 class LineageSection(QGroupBox):
@@ -65,7 +65,10 @@ class LineageSection(QGroupBox):
         self.tracks_button.setToolTip("The objects' centroids and divisions as a Tracks layer")
         self.format_box = QComboBox()
         self.format_box.addItems(list(FORMATS))
-        self.export_button = QPushButton("Export tracks...")
+        self.format_box.setToolTip(
+            "CTC: a Cell Tracking Challenge result folder; GEFF: a zarr group"
+        )
+        self.export_button = QPushButton("Export...")
         self.export_button.setToolTip(
             "A Cell Tracking Challenge result folder (mask000.tif..., res_track.txt) or a GEFF "
             "group, with the lineage"

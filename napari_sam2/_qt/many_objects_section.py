@@ -5,7 +5,7 @@ job runner (``job_requested``)."""
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
@@ -15,14 +15,16 @@ from qtpy.QtWidgets import (
     QComboBox,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
 from napari_sam2._controller import TrackingController
 from napari_sam2._layers import TrackingLayers
-from napari_sam2._layers.labels import labels_frame
+from napari_sam2._layers.labels import OUTPUT_MARK, labels_frame
 from napari_sam2._qt.lifetime import connect_while_alive
 from napari_sam2._qt.workers import Job
 from napari_sam2._records import PluginInputError
@@ -39,12 +41,11 @@ class ManyObjectsSection(QGroupBox):
     """Buttons that make many objects at once.
 
     Signals:
-        job_requested(Job): an engine job to run (segment everything).
-        track_requested(): propagate every object (after "Track all" segmented them).
+        job_requested(Job): an engine job to run (segment everything); after "Track all",
+            :meth:`track_after` says whether to propagate once it has finished.
     """
 
     job_requested = Signal(object)
-    track_requested = Signal()
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class ManyObjectsSection(QGroupBox):
         self.viewer = viewer
         self.controller = controller
         self.layers = layers
+        self._track_after: int | None = None  # "Track all": the object count before
         self.layer_box = QComboBox()
         self.layer_box.setToolTip(
             "A label image (Cellpose, StarDist, painted): one frame, or the image's shape"
@@ -80,25 +82,32 @@ class ManyObjectsSection(QGroupBox):
         self.grid_spin.setToolTip(
             "Points per side of the prompt grid: more finds smaller objects, slower"
         )
-        self.redetect_check = QCheckBox("add new objects every")
+        self.redetect_check = QCheckBox("new objects every")
         self.redetect_check.setToolTip(
             "While propagating forward, segment everything every N frames and track what is "
             f"new (grid {REDETECT_OPTIONS['points_per_side']}; slow)"
         )
         self.redetect_spin = QSpinBox()
-        self.redetect_spin.setRange(1, 10_000)
+        self.redetect_spin.setRange(1, 999)
         self.redetect_spin.setValue(10)
         self.redetect_spin.setSuffix(" frames")
+        for spin, width in ((self.grid_spin, 96), (self.redetect_spin, 116)):
+            spin.setMinimumWidth(width)  # napari's style asks room for 5 digits; 3 do
         self.redetect_spin.setToolTip(self.redetect_check.toolTip())
 
-        grid = QGridLayout(self)
+        column = QVBoxLayout(self)
+        grid = QGridLayout()
         grid.addWidget(self.layer_box, 0, 0, 1, 2)
         grid.addWidget(self.from_labels_button, 0, 2)
         grid.addWidget(self.grid_spin, 1, 0)
         grid.addWidget(self.segment_button, 1, 1)
         grid.addWidget(self.track_all_button, 1, 2)
-        grid.addWidget(self.redetect_check, 2, 0, 1, 2)
-        grid.addWidget(self.redetect_spin, 2, 2)
+        every = QHBoxLayout()
+        every.addWidget(self.redetect_check)
+        every.addWidget(self.redetect_spin)
+        every.addStretch(1)
+        column.addLayout(grid)
+        column.addLayout(every)
 
         self.from_labels_button.clicked.connect(self.objects_from_labels)
         self.segment_button.clicked.connect(lambda: self.segment_all(then_track=False))
@@ -112,16 +121,21 @@ class ManyObjectsSection(QGroupBox):
         self.refresh_layers()
         self._show_settings()
 
-    def refresh_layers(self, *_: object) -> None:
-        """List the Labels layers that fit the tracked image (one frame or its shape)."""
+    def refresh_layers(self, event: Any = None) -> None:
+        """List the Labels layers that fit the tracked image (one frame or its shape), but
+        the dock's own output; a layer just added is picked."""
         spec = self.controller.image
         shapes = set() if spec is None else {tuple(spec.frame_shape), tuple(spec.labels_shape)}
         names = [
             layer.name
             for layer in self.viewer.layers
-            if isinstance(layer, Labels) and tuple(layer.data.shape) in shapes
+            if isinstance(layer, Labels)
+            and tuple(layer.data.shape) in shapes
+            and layer is not self.layers.labels
+            and not layer.metadata.get(OUTPUT_MARK)
         ]
-        current = self.layer_box.currentText()
+        added = getattr(getattr(event, "value", None), "name", None)
+        current = added if added in names else self.layer_box.currentText()
         self.layer_box.clear()
         self.layer_box.addItems(names)
         if current in names:
@@ -152,9 +166,14 @@ class ManyObjectsSection(QGroupBox):
         frame = self.layers.current_frame()
         options = {"points_per_side": self.grid_spin.value()}
         plan = partial(self.controller.segment_plan, frame, options)
+        self._track_after = len(self.controller.objects) if then_track else None
         self.job_requested.emit(Job("segment", plan, f"segmenting everything on frame {frame}"))
-        if then_track:
-            self.track_requested.emit()
+
+    def track_after(self, completed: bool) -> bool:
+        """A segment job ended: True when it was "Track all" and found objects (then the
+        dock propagates them)."""
+        before, self._track_after = self._track_after, None
+        return completed and before is not None and len(self.controller.objects) > before
 
     def _on_redetect(self, *_: object) -> None:
         every = self.redetect_spin.value() if self.redetect_check.isChecked() else None

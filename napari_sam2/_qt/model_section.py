@@ -52,6 +52,12 @@ class ModelSection(QGroupBox):
         self.model_box = QComboBox()
         self.model_box.addItem(f"{DEFAULT_MODEL} (checking...)", DEFAULT_MODEL)
         self.model_box.setToolTip("SAM 2 presets; a tick means the weights are on this computer")
+        # long entries are cut in the closed box (the list shows them whole): the dock stays
+        # within its width
+        self.model_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_box.setMinimumContentsLength(16)
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
         self.device_box = QComboBox()

@@ -137,7 +137,6 @@ class TrackingWidget(QWidget):
         self.model_section.load_requested.connect(self.load_model)
         self.objects_section.added.connect(self._arm_clicks)
         self.many_section.job_requested.connect(self._submit)
-        self.many_section.track_requested.connect(self.propagate)
         self.propagate_section.propagate_requested.connect(self.propagate)
         self.propagate_section.cancel_requested.connect(self.runner.cancel)
         self.corrections_section.use_labels_requested.connect(self.use_painted_labels)
@@ -329,6 +328,8 @@ class TrackingWidget(QWidget):
                 self._schedule_prefetch()  # the model is open now: encode frames next
             return
         self._schedule_prefetch()
+        if kind == "segment" and self.many_section.track_after(completed):
+            self.propagate()
         report = self.probe.stop() if self.probe.running else None
         self.last_delay = report or self.last_delay
         if report is not None:

@@ -18,7 +18,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from napari_sam2.cli.arguments import UsageError, prompts_from_args, say
+from napari_sam2.cli.arguments import UsageError, prompts_from_args, say, warn
 from napari_sam2.cli.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from napari_sam2.cli.parser import build_parser
 
@@ -51,7 +51,7 @@ def _describe(error: BaseException) -> str:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Python warnings (reduced precision that will not pay, skipped labels...) as one line."""
-    say(f"napari-sam2: warning: {message}")
+    warn(str(message))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

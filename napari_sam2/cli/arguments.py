@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -129,10 +130,13 @@ def generator_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def seed_labels(text: str) -> tuple[str, int]:
-    """``"cells.tif@3"`` -> ("cells.tif", 3); without ``@T`` the frame is 0."""
+    """``"cells.tif@3"`` -> ("cells.tif", 3); without ``@T`` the frame is 0 (a file whose
+    name holds an ``@`` is taken whole when it exists)."""
     path, at, frame = text.rpartition("@")
-    if not at or not frame.strip().isdigit():
+    if not at or Path(text).exists():
         return text, 0
+    if not frame.strip().isdecimal():
+        raise UsageError(f"--seed-labels expects LABELS[@T] with T a frame number, got {text!r}")
     return path, int(frame)
 
 
@@ -145,3 +149,8 @@ def check_model_name(name: str | None) -> None:
 
 def say(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def warn(message: str, hint: str = "") -> None:
+    """A warning, one line on stderr (with what to change, if given)."""
+    say(f"napari-sam2: warning: {message}" + (f" ({hint})" if hint else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from napari_sam2.cli.arguments import (
     prompts_from_args,
     say,
     seed_labels,
+    warn,
 )
 from napari_sam2.cli.tracks import division_settings
 from sam2_engine.constants import DEFAULT_MODEL
@@ -85,6 +87,10 @@ def track(args: argparse.Namespace) -> int:
         )
     if args.redetect_every is not None and args.redetect_every < 1:
         raise UsageError(f"--redetect-every must be at least 1, got {args.redetect_every}")
+    if args.seed_all is not None and args.seed_all < 0:
+        raise UsageError(f"--seed-all expects a frame number >= 0, got {args.seed_all}")
+    if args.seed_min_area < 1:
+        raise UsageError(f"--seed-min-area must be at least 1, got {args.seed_min_area}")
     frames = frame_range(args.frames)
     reading = frame_options(args)
     options = predictor_options(args)
@@ -144,7 +150,8 @@ def _seeded_prompts(args) -> dict:
     parts = [prompts_from_args(args.point, args.neg_point, args.box)]
     if args.seed_labels:
         path, frame = seed_labels(args.seed_labels)
-        parts.append(prompts_from_labels(path, frame, warn=say))
+        warn_small = partial(warn, hint="--seed-min-area changes the threshold")
+        parts.append(prompts_from_labels(path, frame, min_area=args.seed_min_area, warn=warn_small))
     if args.seed_all is not None:
         say(f"Segmenting everything on frame {args.seed_all}...")
         found = segment_everything(

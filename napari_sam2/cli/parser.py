@@ -146,7 +146,7 @@ def _add_models(add: Callable, commands) -> None:
 
 def _add_track(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("input", help="TIFF, zarr, image folder, video file (.mp4 .avi .mov ...)")
-    prompts = sub.add_argument_group("prompts (a session, or points and boxes)")
+    prompts = sub.add_argument_group("prompts (a session, or points, boxes and seeds)")
     prompts.add_argument("--session", type=Path, help="a session file saved by the plugin")
     prompts.add_argument(
         "--point",
@@ -174,6 +174,13 @@ def _add_track(sub: argparse.ArgumentParser) -> None:
         metavar="LABELS[@T]",
         help="one object per label of a label image (Cellpose, StarDist, painted), prompted by "
         "its mask on frame T (default 0); from a label stack, its frame T",
+    )
+    prompts.add_argument(
+        "--seed-min-area",
+        type=int,
+        default=16,
+        metavar="PX",
+        help="labels of --seed-labels smaller than PX pixels are skipped (default 16)",
     )
     prompts.add_argument(
         "--seed-all",
@@ -242,7 +249,8 @@ def _generator_options() -> argparse.ArgumentParser:
         "--min-area",
         type=int,
         metavar="PX",
-        help="remove specks and fill holes smaller than PX pixels in each mask (default 0)",
+        help="remove specks and fill holes of up to PX pixels in each mask, counted on the "
+        "model's 256 x 256 low-resolution masks (default 0: off)",
     )
     return group
 

@@ -107,6 +107,30 @@ def test_segment_all_then_track_all(qtbot, dock, truth, true_cells) -> None:
     assert all(tracked[t].any() for t in range(len(tracked)))
 
 
+def test_track_all_finding_nothing_propagates_nothing(qtbot, dock, monkeypatch) -> None:
+    class NothingFound(TrueCells):
+        def generate(self, image, contrast_limits=None, progress=None):
+            return []
+
+    monkeypatch.setattr(sam2_engine, "AutomaticMaskGenerator", NothingFound)
+    dock.many_section.track_all_button.click()
+    wait_idle(qtbot, dock)
+    assert dock.controller.objects == [] and not dock.layers.labels.data.any()
+    said = messages()
+    assert any("nothing found on frame" in m for m in said)
+    assert not any("add a point" in m for m in said)  # no propagation was tried
+
+
+def test_the_label_box_offers_user_layers_not_the_docks_own(qtbot, dock, truth) -> None:
+    dock.layers.ensure_layers()
+    box = dock.many_section.layer_box
+    assert [box.itemText(i) for i in range(box.count())] == []
+    dock.viewer.add_labels(truth, name="stardist")
+    dock.viewer.add_labels(truth[0], name="painted frame")
+    assert [box.itemText(i) for i in range(box.count())] == ["stardist", "painted frame"]
+    assert box.currentText() == "painted frame"  # the layer just added
+
+
 def test_objects_entering_are_added_while_propagating(qtbot, dock, truth, true_cells) -> None:
     first = truth[0]
     dock.viewer.add_labels(np.where(first == 1, 1, 0).astype(np.uint16), name="one cell")

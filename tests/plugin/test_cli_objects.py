@@ -46,6 +46,24 @@ def test_seed_labels_tracks_every_label_like_the_api(tmp_path, tiny_checkpoint, 
     assert api.read_info(out)["objects"] == [4, 8]
 
 
+def test_specks_are_said_in_one_line_with_the_flag_to_change(tmp_path, tiny_checkpoint, movie,
+                                                             seeds, capsys):  # fmt: skip
+    labels = seeds[2].copy()
+    labels[0, 0] = 30  # a one-pixel label
+    path = tmp_path / "specks.tif"
+    tifffile.imwrite(path, labels)
+    out = tmp_path / "x.tif"
+    args = ["track", str(movie), "--seed-labels", str(path), "--point", "0,30,30,50"]
+    assert main(*args, "-o", str(out), *model_args(tiny_checkpoint)) == 0
+    captured = capsys.readouterr()
+    assert ("napari-sam2: warning: 1 label(s) smaller than 16 pixels were skipped: 30 "
+            "(--seed-min-area changes the threshold)") in captured.err  # fmt: skip
+    assert "objects [4, 8, 50]" in captured.out  # in order of id
+    out.unlink()
+    assert main(*args, "--seed-min-area", "1", "-o", str(out), *model_args(tiny_checkpoint)) == 0
+    assert "objects [4, 8, 30, 50]" in capsys.readouterr().out
+
+
 def test_seeds_and_clicks_with_one_id_clash(tmp_path, tiny_checkpoint, movie, seeds, capsys):
     path, _, _ = seeds
     out = tmp_path / "x.tif"
@@ -62,13 +80,18 @@ def test_seeds_and_clicks_with_one_id_clash(tmp_path, tiny_checkpoint, movie, se
         (["--seed-labels", "{movie}"], "looks like an intensity image"),
         (["--seed-labels", "{stack}@7"], "holds 4 label frames; there is no frame 7"),
         (["--seed-labels", "nowhere.tif"], "label image not found: nowhere.tif"),
+        (["--seed-labels", "{stack}@x"], None),
     ],
 )
 def test_bad_seeds_fail_in_one_line(tmp_path, movie, seeds, flags, message, capsys) -> None:
     values = {"movie": movie, "stack": seeds[1]}
     flags = [f.format(**values) for f in flags]
-    assert main("track", str(movie), *flags, "-o", str(tmp_path / "x.tif")) == 1
+    code = main("track", str(movie), *flags, "-o", str(tmp_path / "x.tif"))
     err = capsys.readouterr().err
+    if message is None:  # a usage error
+        assert code == 2 and "expects LABELS[@T] with T a frame number" in err
+        return
+    assert code == 1
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -78,6 +101,8 @@ def test_bad_seeds_fail_in_one_line(tmp_path, movie, seeds, flags, message, caps
         (["track", "in.tif", "--seed-all", "0", "--session", "s.json"], "either --session"),
         (["track", "in.tif", "--point", "0,1,2", "--redetect-every", "0"], "--redetect-every"),
         (["track", "in.tif", "--seed-all", "0", "--points-per-side", "0"], "--points-per-side"),
+        (["track", "in.tif", "--seed-all", "-1"], "--seed-all expects a frame number >= 0"),
+        (["track", "in.tif", "--seed-labels", "l.tif", "--seed-min-area", "0"], "at least 1"),
         (["segment-all", "in.tif", "--min-area", "-1"], "--min-area must be at least 0"),
     ],
 )

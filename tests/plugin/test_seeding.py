@@ -91,7 +91,9 @@ def test_specks_are_skipped_and_said(recwarn) -> None:
     messages = []
     prompts = prompts_from_labels(labels, warn=messages.append)
     assert sorted(prompts) == [5, 9]
-    assert messages and "77" in messages[0] and "min_area" in messages[0]
+    assert messages == ["1 label(s) smaller than 16 pixels were skipped: 77"]
+    with pytest.warns(UserWarning, match="skipped: 77 \\(min_area= changes the threshold\\)"):
+        prompts_from_labels(labels)  # from Python: a warning naming the keyword
     assert sorted(prompts_from_labels(labels, min_area=1, warn=messages.append)) == [5, 9, 77]
 
 
@@ -180,7 +182,7 @@ def test_segment_everything_refuses_what_would_fail_late(model_args, video, tmp_
         segment_everything(video, points_per_sid=8, **model_args)
     with pytest.raises(ValueError, match="outside the 7 frame"):
         segment_everything(video, frame=7, **model_args)
-    with pytest.raises(SessionError, match="lower pred_iou_thresh"):
+    with pytest.raises(SessionError, match="lower the quality thresholds"):
         segment_everything(video, points_per_side=4, pred_iou_thresh=2.0, **model_args)
     (tmp_path / "mine.tif").write_bytes(b"user data")
     with pytest.raises(FileExistsError):
