@@ -2,11 +2,15 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_plugin_screenshots.py [NAME ...]
 
-NAME is ``dock`` (``plugin_dock.png`` and ``plugin_measure.png``) or ``many``
-(``dock_many_objects.png``); without a name, all of them. ``dock`` opens the cells sample,
+NAME is ``dock`` (``plugin_dock.png`` and ``plugin_measure.png``), ``many``
+(``dock_many_objects.png``) or ``lineage`` (``dock_lineage.png``); without a name, all of
+them. ``dock`` opens the cells sample,
 places a click and a box on two cells (positions taken from the sample's ground truth),
 propagates both ways, measures, and saves the whole window. ``many`` adds the sample's true
-labels as a Labels layer and makes one object per cell of frame 12 with *From labels*. The model
+labels as a Labels layer and makes one object per cell of frame 12 with *From labels*.
+``lineage`` opens the dividing-cells sample, seeds the first cell from its true labels (its
+daughters painted as its own pixels, as a user paints a correction), divides it on frame 8,
+lists a found division and shows the tracks; the dock is scrolled to its Lineage section. The model
 is a small randomly initialised SAM 2 (no weights can be downloaded where this runs), so the
 masks show what the plugin does, not what a trained model finds.
 """
@@ -55,11 +59,11 @@ def centre(truth: np.ndarray, frame: int, label: int) -> tuple[float, float]:
     return float(ys.mean()), float(xs.mean())
 
 
-def open_dock():
-    """A viewer with the cells sample and the dock at its narrowest, using the random model."""
+def open_dock(sample: str = "cells_timelapse"):
+    """A viewer with a sample and the dock at its narrowest, using the random model."""
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
-    viewer.open_sample("napari-sam2", "cells_timelapse")
+    viewer.open_sample("napari-sam2", sample)
     _, dock = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracking")
     qt_dock = viewer.window._qt_window.findChildren(type(dock.parent()))[0]
     viewer.window._qt_window.resizeDocks([qt_dock], [1], Qt.Orientation.Horizontal)  # narrowest
@@ -125,7 +129,42 @@ def many_objects() -> None:
     viewer.close()
 
 
-SCREENSHOTS = {"dock": dock_and_measure, "many": many_objects}
+def lineage() -> None:
+    """A division marked by hand on the dividing-cells sample, one found, the tracks shown."""
+    from napari_sam2 import make_dividing_cells
+    from napari_sam2._records import DivisionsFound
+    from napari_sam2.lineage import DivisionEvent, label_parts
+
+    viewer, dock = open_dock(sample="dividing_cells")
+    sample = make_dividing_cells()
+    family = np.isin(sample.truth, [1, 4, 5, 8, 9])
+    painted = viewer.add_labels(np.where(family, 1, 0).astype(np.uint16), name="painted")
+    viewer.dims.set_current_step(0, 0)
+    dock.many_section.layer_box.setCurrentText(painted.name)
+    dock.many_section.from_labels_button.click()
+    wait(dock)
+    dock.layers.labels.data[:] = np.where(family, 1, 0)
+    painted.visible = False
+    viewer.dims.set_current_step(0, 8)
+    dock.controller.set_active(1)
+    dock.lineage_section.mark_button.click()
+    wait(dock)
+    ctrl = dock.controller
+    parts, areas = label_parts(np.isin(sample.truth[21], [8, 9]))
+    found = DivisionEvent(ctrl.lineage.daughters(1)[0], 21, parts, tuple(areas))
+    ctrl.found_divisions(DivisionsFound(ctrl.image.key, [found]))  # as a propagation lists it
+    dock.lineage_section.show_tracks()
+    viewer.layers.selection.active = dock.layers.labels
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
+    scroll = dock.tabs.widget(0)
+    scroll.ensureWidgetVisible(dock.lineage_section)
+    wait(dock)
+    viewer.screenshot(str(OUT / "dock_lineage.png"), canvas_only=False)
+    viewer.close()
+
+
+SCREENSHOTS = {"dock": dock_and_measure, "many": many_objects, "lineage": lineage}
 
 
 def main(names: list[str]) -> None:
