@@ -157,8 +157,9 @@ def lineage() -> None:
     viewer.layers.selection.active = dock.layers.labels
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
         toast.close()
-    scroll = dock.tabs.widget(0)
-    scroll.ensureWidgetVisible(dock.lineage_section)
+    wait(dock)
+    bar = dock.tabs.widget(0).verticalScrollBar()
+    bar.setValue(bar.maximum())  # down to the Lineage section
     wait(dock)
     viewer.screenshot(str(OUT / "dock_lineage.png"), canvas_only=False)
     viewer.close()

@@ -43,6 +43,11 @@ class ImageSection(QGroupBox):
         self.labels_box = QComboBox()
         self.labels_box.setToolTip("The Labels layer results go to (same shape as the image)")
 
+        for box in (self.layer_box, self.labels_box):  # long layer names: cut, not widened
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            box.setMinimumContentsLength(14)
         form = QFormLayout(self)
         form.addRow("layer", self.layer_box)
         form.addRow("axes", self.axes_edit)

@@ -83,6 +83,7 @@ class ModelSection(QGroupBox):
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model now (it also loads at the first click)")
         self.status_label = QLabel("not loaded")
+        self.status_label.setWordWrap(True)
         self._checkpoint: str | None = None
         self._last_preset = DEFAULT_MODEL
         self._injected: ModelChoice | None = None

@@ -210,6 +210,14 @@ def test_opening_creates_no_prompt_layers_and_selects_nothing_of_ours(dock):
 def test_the_dock_fits_340_pixels_with_nothing_cut(qtbot, dock, tmp_path):
     dock.resize(340, 900)
     assert dock.minimumSizeHint().width() <= 340
+    name = "a time-lapse with a long file name (2D+t)"
+    dock.viewer.add_image(dock.viewer.layers["cells"].data, name=name, metadata={"axes": "TYX"})
+    pick(dock, name)
+    dock.layers.ensure_layers()  # '<image> SAM 2 labels' in the labels box
+    dock.model_section.show_loaded("loaded: sam2.1_hiera_base_plus on cuda:0, bf16")
+    scroll = dock.tabs.widget(0)  # the Track tab's content fits beside its scroll bar
+    room = 340 - scroll.verticalScrollBar().sizeHint().width() - 2 * scroll.frameWidth()
+    assert scroll.widget().minimumSizeHint().width() <= room
     long_label = "use labels of object 1 on frame 3 as prompt, and a great deal more besides"
     dock.controller._record(long_label)
     assert dock.corrections_section.minimumSizeHint().width() <= 340
