@@ -96,7 +96,10 @@ def track(args: argparse.Namespace) -> int:
     options = predictor_options(args)
     finding = generator_options(args)
     check_model_name(args.model)
-    output = api.check_output(args.output, args.overwrite, inputs=[args.input])
+    inputs = [args.input, args.session]  # never written over, even ours with --overwrite
+    if args.seed_labels:
+        inputs.append(seed_labels(args.seed_labels)[0])
+    output = api.check_output(args.output, args.overwrite, inputs=[i for i in inputs if i])
     prompts = args.session or _seeded_prompts(args)
     started = time.perf_counter()
     # shown only once work takes a moment, so that an early error prints no empty bar

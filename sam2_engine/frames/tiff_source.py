@@ -8,10 +8,13 @@ whether a samples axis is colour or frames (see :func:`samples_axis_rule`).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import struct
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,19 @@ from .layout import axes_from_names
 from .paged import PagedArray
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+
+
+@contextlib.contextmanager
+def tifffile_quiet() -> Iterator[None]:
+    """tifffile logs what it finds wrong in a file (bad page offsets, series that do not
+    reshape) as errors; while a file is opened they are left to our own checks."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _import_tifffile() -> Any:
@@ -52,8 +68,12 @@ class TiffSource(ArraySource):
     """
 
     def __init__(self, path: str | Path, *, series: int = 0, **layout: Any) -> None:
+        with tifffile_quiet():  # a damaged file gets our one message, not tifffile's log lines
+            self._open(Path(path), series, layout)
+
+    def _open(self, path: Path, series: int, layout: dict[str, Any]) -> None:
         tifffile = _import_tifffile()
-        self.path = Path(path)
+        self.path = path
         self._tif = None
         self._file = None
         try:
@@ -331,7 +351,7 @@ def samples_axis_rule(path: Path, tiff_series: Any, given: str | None) -> str | 
         warnings.warn(
             f"{what}: read as one RGB image per page. If these are {samples} frames (a "
             f"(3, H, W) stack written by tifffile.imwrite looks the same), pass "
-            f"axes={as_frames!r}.",
+            f"axes={as_frames!r} (--axes {as_frames} on the command line).",
             FrameSourceWarning,
             stacklevel=5,
         )
@@ -341,7 +361,8 @@ def samples_axis_rule(path: Path, tiff_series: Any, given: str | None) -> str | 
         warnings.warn(
             f"{what}: not an 8-bit RGB image, so the {samples} samples are read as {samples} "
             f"frames along T (how tifffile.imwrite stores a small stack). Pass "
-            f"axes={as_channels!r} to read them as channels of one image instead.",
+            f"axes={as_channels!r} (--axes {as_channels}) to read them as channels of one image "
+            "instead.",
             FrameSourceWarning,
             stacklevel=5,
         )
@@ -350,5 +371,5 @@ def samples_axis_rule(path: Path, tiff_series: Any, given: str | None) -> str | 
         f"{what}: it is not clear whether the samples are colour channels or frames. Pass "
         f"axes= with one letter per dimension of shape {tuple(tiff_series.shape)}: "
         f"axes={as_channels!r} reads them as channels (channel= picks which), "
-        f"axes={as_frames!r} as frames."
+        f"axes={as_frames!r} as frames (--axes and --channel on the command line)."
     )

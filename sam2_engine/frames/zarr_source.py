@@ -127,16 +127,18 @@ class ZarrSource(ArraySource):
         if self.missing_chunks == "error":
             raise FrameReadError(
                 f"{text}. The store is incomplete (an interrupted copy or write?); copy it "
-                'again, or pass missing_chunks="fill" if blank regions are expected.'
+                'again, or open it with open_frames(..., missing_chunks="fill") if blank regions '
+                "are expected."
             )
         with self._warned_lock:
             first = i not in self._warned
             self._warned.add(i)
         if first:
             warnings.warn(
-                f"{text}, so that part of the frame is blank. If the store is incomplete, copy "
-                'it again; pass missing_chunks="fill" if blank regions are expected, or '
-                '"error" to stop.',
+                f"{text}, so that part of the frame is blank. If the store is incomplete (an "
+                "interrupted copy or write?), copy it again. (Scripts opening frames with "
+                'sam2_engine.open_frames choose with missing_chunks=: "fill" says nothing, '
+                '"error" stops.)',
                 FrameSourceWarning,
                 stacklevel=2,
             )

@@ -152,8 +152,8 @@ def _check_replaceable(
         what = "folder" if folder else "file"
         raise NotOurOutputError(
             f"{path} is a {what} napari-sam2 did not write (or it changed since), so it is "
-            "never replaced, even with --overwrite: choose another name, or move it away "
-            "yourself"
+            "never replaced, even with --overwrite (overwrite=True in Python): choose another "
+            "name, or move it away yourself"
         )
 
 

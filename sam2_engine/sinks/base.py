@@ -119,7 +119,7 @@ class LabelSink:
         done = sorted(set(self.frames_written))
         listed = ", ".join(map(str, done[:20])) + (", ..." if len(done) > 20 else "")
         frames = f"{len(done)} finished frame(s) [{listed}]" if done else "no finished frames"
-        return f"{type(self).__name__}: {frames} kept in {self._kept_where()}"
+        return f"The {frames} are kept in {self._kept_where()}."
 
     def __enter__(self) -> LabelSink:
         return self

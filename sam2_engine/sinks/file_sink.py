@@ -89,8 +89,9 @@ class FileSink(LabelSink):
 
     def _kept_where(self) -> str:
         return (
-            f"{self.partial_path} (readable as is; {self.path} was not touched; "
-            f"sink.close() publishes them under it)"
+            f"{self.partial_path} (a readable {self.path.suffix} file; frames not reached are 0); "
+            f"{self.path} was not touched. Rename it to keep it, or run again with --overwrite "
+            "(overwrite=True in Python) to start over"
         )
 
     def _release(self, complete: bool) -> None:

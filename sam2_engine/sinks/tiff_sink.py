@@ -148,10 +148,13 @@ def stamp_tiff(path: Path, info: dict[str, Any]) -> None:
 
 
 def read_tiff_info(path: Path) -> dict[str, Any] | None:
-    """The provenance a TIFF written by napari-sam2 records, or None."""
+    """The provenance a TIFF written by napari-sam2 records, or None (a damaged file is left
+    to the frame reader to describe: nothing is logged here)."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    from ..frames.tiff_source import tifffile_quiet
+
+    with tifffile_quiet(), tifffile.TiffFile(path) as tif:
         if tif.is_imagej:
             value = (tif.imagej_metadata or {}).get(INFO_KEY)
             return None if value is None else json.loads(value)

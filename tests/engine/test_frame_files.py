@@ -255,3 +255,12 @@ def test_folder_checks_each_read_lazily(tmp_path):
         source.read(1)
     with pytest.raises(FrameReadError, match=r"could not read image .*2\.png"):
         source.read(2)
+
+
+def test_a_cut_tiff_is_described_once_without_tifffiles_log_lines(tmp_path, caplog) -> None:
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, stack(6, 48, 64), photometric="minisblack", compression="zlib")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    with caplog.at_level("DEBUG", logger="tifffile"), pytest.raises(FrameSourceError, match="cut"):
+        open_frames(path)
+    assert not [r for r in caplog.records if r.name == "tifffile"]  # no 'invalid page offset'

@@ -64,6 +64,17 @@ def test_specks_are_said_in_one_line_with_the_flag_to_change(tmp_path, tiny_chec
     assert "objects [4, 8, 30, 50]" in capsys.readouterr().out
 
 
+def test_the_seed_labels_are_never_the_output(tmp_path, tiny_checkpoint, movie, seeds, capsys):
+    out = tmp_path / "labels.tif"
+    args = ["track", str(movie), "--point", "0,20,16", *model_args(tiny_checkpoint)]
+    assert main(*args, "-o", str(out)) == 0  # our own output: replaceable with --overwrite...
+    before = out.read_bytes()
+    seeded = ["track", str(movie), "--seed-labels", f"{out}@0", *model_args(tiny_checkpoint)]
+    assert main(*seeded, "-o", str(out), "--overwrite") == 1  # ...but not while it is an input
+    assert "is the input" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
 def test_seeds_and_clicks_with_one_id_clash(tmp_path, tiny_checkpoint, movie, seeds, capsys):
     path, _, _ = seeds
     out = tmp_path / "x.tif"

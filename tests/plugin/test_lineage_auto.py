@@ -127,7 +127,7 @@ def test_an_error_keeps_the_finished_frames(tmp_path: Path, sample) -> None:
     sink = open_sink(tmp_path / "labels.tif", (30, 160, 160), "uint16")
     with pytest.raises(RuntimeError, match="engine failed") as caught:
         write_with_divisions(frames(), sink, DivisionRelabeller(2))
-    assert "1 finished frame(s) [0] kept" in " ".join(caught.value.__notes__)
+    assert "1 finished frame(s) [0] are kept" in " ".join(caught.value.__notes__)
     assert (tmp_path / "labels.tif.partial").exists()
 
 
