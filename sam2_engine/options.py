@@ -42,6 +42,10 @@ class PredictorOptions:
         max_frames_in_memory: propagated outputs per object kept in memory (older ones are
             spilled to a temporary folder; None keeps all in memory).
         feature_cache_bytes: budget of the per-video image feature cache.
+        object_batch_bytes: working memory of one batch of objects tracked together on a
+            frame; more objects run in several batches, one object always runs (0: one
+            object at a time). About 150 MB per object at a full memory bank of a 1024
+            model; larger batches pay on GPUs.
     """
 
     device: str = "auto"
@@ -54,6 +58,7 @@ class PredictorOptions:
     max_cond_frames_in_attn: int = -1
     max_frames_in_memory: int | None = 32
     feature_cache_bytes: int = 256 * 2**20
+    object_batch_bytes: int = 2**30
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -79,6 +84,7 @@ class PredictorOptions:
                 _whole("max_frames_in_memory", self.max_frames_in_memory, MIN_FRAMES_IN_MEMORY),
             )
         set_(self, "feature_cache_bytes", _whole("feature_cache_bytes", self.feature_cache_bytes))
+        set_(self, "object_batch_bytes", _whole("object_batch_bytes", self.object_batch_bytes))
 
     # ------------------------------------------------------------------ conversions
     def predictor_kwargs(self) -> dict[str, Any]:

@@ -13,7 +13,14 @@ Differences, all on purpose:
   behaviour, where the correction is recomputed away);
 - stored bfloat16 memories are promoted before attention, so tracking a frame with no
   object pointer works on every device (the official code fails on CPU there);
-- hole filling (``fill_hole_area``) runs on every device.
+- hole filling (``fill_hole_area``) runs on every device;
+- propagation tracks the objects of a frame together, in batches bounded in memory, with
+  each object's results those of tracking it alone (the official predictor runs one object
+  after another).
+
+Prompting lives in :mod:`~sam2_engine.video_prompting`, propagation and its batches in
+:mod:`~sam2_engine.video_propagation`, the model steps both share in
+:mod:`~sam2_engine.video_inference`; this class checks arguments and ties them together.
 """
 
 from __future__ import annotations
@@ -28,9 +35,7 @@ from .allocator import map_large_blocks
 from .errors import VideoStateError
 from .feature_cache import FeatureCache
 from .frames import open_frames
-from .memory_bank import gather_memory
-from .modeling.sam2_model import NO_OBJECT_LOGIT, HeadOutput, ImageFeatures, Sam2Model
-from .postprocess import fill_holes
+from .modeling.sam2_model import Sam2Model
 from .precision import compute_model, resolve_precision
 from .prefetch import FramePrefetcher
 from .prompts import (
@@ -41,12 +46,16 @@ from .prompts import (
     prompt_points,
 )
 from .resources import check_frame_memory
-from .video_state import FrameOutput, PointPrompt, TrackedObject, VideoState
+from .video_inference import frame_features
+from .video_prompting import clear_object_prompts, frame_masks, run_prompt
+from .video_propagation import Propagation, VideoOutput, commit_prompts, processing_order
+from .video_state import PointPrompt, TrackedObject, VideoState
 
 #: Default budget of the per-session image feature cache (about 16 frames of a 1024 model).
 DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20
-
-VideoOutput = tuple[int, list[int], torch.Tensor]
+#: Default working memory of one batch of objects in propagation (about 7 objects at a full
+#: memory bank of a 1024 model; see ``video_propagation.bytes_per_object``).
+DEFAULT_OBJECT_BATCH_BYTES = 2**30
 
 
 class VideoPredictor:
@@ -69,6 +78,9 @@ class VideoPredictor:
             attention and memory encoder compute in that dtype, the decoder in fp32 (faster
             on GPUs and on CPUs with fast bf16 units; masks move slightly from the fp32
             result, see ``sam2_engine.precision``).
+        object_batch_bytes: working memory of one batch of objects tracked together on a
+            frame (memory attention, decoder, memory encoder); more objects run in several
+            batches, and one object always runs. Larger batches pay on GPUs.
     """
 
     def __init__(
@@ -83,12 +95,16 @@ class VideoPredictor:
         feature_cache_bytes: int = DEFAULT_FEATURE_CACHE_BYTES,
         max_frames_in_memory: int | None = 32,
         precision: str = "fp32",
+        object_batch_bytes: int = DEFAULT_OBJECT_BATCH_BYTES,
     ) -> None:
         fill_hole_area = check_integer(
             fill_hole_area, "fill_hole_area", minimum=0, error=ValueError
         )
         feature_cache_bytes = check_integer(
             feature_cache_bytes, "feature_cache_bytes", minimum=0, error=ValueError
+        )
+        object_batch_bytes = check_integer(
+            object_batch_bytes, "object_batch_bytes", minimum=0, error=ValueError
         )
         max_cond_frames_in_attn = check_integer(
             max_cond_frames_in_attn, "max_cond_frames_in_attn", error=ValueError
@@ -116,6 +132,7 @@ class VideoPredictor:
         self.feature_cache_bytes = feature_cache_bytes
         self.max_frames_in_memory = max_frames_in_memory
         self.precision = precision
+        self.object_batch_bytes = object_batch_bytes
         self._compute_dtype = resolve_precision(precision, model.device)
 
     @property
@@ -231,7 +248,7 @@ class VideoPredictor:
         check_point_count(prompt.labels.shape[1], "points (with this frame's earlier clicks)")
         obj.points[frame_idx] = prompt
         obj.masks.pop(frame_idx, None)
-        return self._run_prompt(state, obj, frame_idx, points=prompt)
+        return run_prompt(self, state, obj, frame_idx, points=prompt)
 
     def add_new_points(self, *args, **kwargs) -> VideoOutput:
         """Alias of :meth:`add_new_points_or_box` (kept from the official API)."""
@@ -252,40 +269,7 @@ class VideoPredictor:
         obj = self._object(state, obj_id, create=True)
         obj.masks[frame_idx] = mask_t
         obj.points.pop(frame_idx, None)
-        return self._run_prompt(state, obj, frame_idx, mask=mask_t)
-
-    def _run_prompt(
-        self,
-        state: VideoState,
-        obj: TrackedObject,
-        frame_idx: int,
-        *,
-        points: PointPrompt | None = None,
-        mask: torch.Tensor | None = None,
-    ) -> VideoOutput:
-        """Decode a prompted frame for one object and keep the result as pending."""
-        is_init_cond = frame_idx not in obj.tracked
-        reverse = obj.tracked.get(frame_idx, False)
-        is_cond = is_init_cond or self.add_all_frames_to_correct_as_cond
-        prev_logits = None
-        if points is not None:
-            # the newest mask of this frame is fed back with the clicks
-            prev = obj.latest_output(frame_idx, is_cond)
-            if prev is not None:
-                prev_logits = prev.pred_masks.to(state.device).clamp(-32.0, 32.0)
-        out, _ = self._infer_frame(
-            state,
-            obj,
-            frame_idx,
-            is_init_cond=is_init_cond,
-            points=points,
-            mask=mask,
-            reverse=reverse,
-            run_memory_encoder=False,
-            prev_logits=prev_logits,
-        )
-        obj.pending(is_cond)[frame_idx] = out
-        return frame_idx, state.obj_ids, self._frame_masks(state, frame_idx, is_cond)
+        return run_prompt(self, state, obj, frame_idx, mask=mask_t)
 
     @torch.inference_mode()
     def clear_all_prompts_in_frame(
@@ -298,21 +282,11 @@ class VideoPredictor:
         """
         self._check_frame(state, frame_idx)
         obj = self._object(state, obj_id, create=False)
-        self._clear_object_prompts(state, obj, frame_idx)
+        clear_object_prompts(obj, frame_idx)
         if not need_output:
             return None
         is_cond = any(frame_idx in o.pending_cond for o in state.objects.values())
-        return frame_idx, state.obj_ids, self._frame_masks(state, frame_idx, is_cond)
-
-    def _clear_object_prompts(self, state: VideoState, obj: TrackedObject, frame_idx: int) -> None:
-        obj.points.pop(frame_idx, None)
-        obj.masks.pop(frame_idx, None)
-        obj.pending_cond.pop(frame_idx, None)
-        obj.pending_non_cond.pop(frame_idx, None)
-        out = obj.cond_outputs.pop(frame_idx, None)
-        if out is not None:
-            obj.non_cond_outputs[frame_idx] = out
-            obj.tracked.pop(frame_idx, None)
+        return frame_idx, state.obj_ids, frame_masks(self, state, frame_idx, is_cond)
 
     @torch.inference_mode()
     def remove_object(
@@ -332,40 +306,20 @@ class VideoPredictor:
         obj = state.objects[obj_id]
         prompted = sorted(set(obj.points) | set(obj.masks))
         for frame_idx in prompted:
-            self._clear_object_prompts(state, obj, frame_idx)
+            clear_object_prompts(obj, frame_idx)
         del state.objects[obj_id]
         updated = []
         if need_output:
             for frame_idx in prompted:
                 is_cond = any(frame_idx in o.pending_cond for o in state.objects.values())
-                updated.append((frame_idx, self._frame_masks(state, frame_idx, is_cond)))
+                updated.append((frame_idx, frame_masks(self, state, frame_idx, is_cond)))
         return state.obj_ids, updated
 
     # ------------------------------------------------------------------ propagation
     @torch.inference_mode()
     def propagate_in_video_preflight(self, state: VideoState) -> None:
         """Encode the memories of prompted frames and commit them (run by propagation)."""
-        if not state.objects:
-            raise VideoStateError(
-                "nothing to propagate: add points, a box or a mask for an object first"
-            )
-        for obj in state.objects.values():
-            for is_cond in (False, True):
-                pending = obj.pending(is_cond)
-                for frame_idx, out in pending.items():
-                    if out.maskmem is None:
-                        out.maskmem = self._encode_prompted_memory(state, frame_idx, out)
-                    obj.outputs(is_cond)[frame_idx] = out
-                    if self.clear_non_cond_mem_around_input:
-                        self._clear_memory_around(obj, frame_idx)
-                pending.clear()
-            if not obj.cond_outputs:
-                raise VideoStateError(
-                    f"object {obj.obj_id} has no prompts left: add points, a box or a mask "
-                    f"for it, or remove it"
-                )
-            for frame_idx in obj.cond_outputs:
-                obj.non_cond_outputs.discard(frame_idx)
+        commit_prompts(self, state)
 
     @torch.inference_mode()
     def propagate_in_video(
@@ -377,6 +331,10 @@ class VideoPredictor:
         stop_after_absent: int | None = None,
     ) -> Iterator[VideoOutput]:
         """Track every object frame by frame; yields ``(frame_idx, obj_ids, masks)``.
+
+        The objects of a frame are tracked together, in batches of at most
+        ``object_batch_bytes`` of working memory; each object's results are those of
+        tracking it alone (see :mod:`sam2_engine.video_propagation`).
 
         Args:
             start_frame_idx: first frame (default: the earliest prompted frame).
@@ -396,71 +354,22 @@ class VideoPredictor:
             check_integer(stop_after_absent, "stop_after_absent", minimum=1)
         if max_frame_num_to_track is not None:
             check_integer(max_frame_num_to_track, "max_frame_num_to_track", minimum=0)
-        self.propagate_in_video_preflight(state)
-        order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
-        absent_run = dict.fromkeys(state.objects, 0)
-        stopped: set[int] = set()
-        try:
-            for position, frame_idx in enumerate(order):
-                upcoming = order[position + 1 : position + 1 + state.prefetcher.depth]
-                state.prefetcher.schedule(t for t in upcoming if t not in state.features)
-                per_object = []
-                for obj_id, obj in state.objects.items():
-                    if obj_id in stopped:
-                        per_object.append(self._absent_low_res(state))
-                        continue
-                    masks, score = self._track_object(state, obj, frame_idx, reverse)
-                    per_object.append(masks)
-                    absent_run[obj_id] = absent_run[obj_id] + 1 if score <= 0 else 0
-                    if stop_after_absent is not None and absent_run[obj_id] >= stop_after_absent:
-                        stopped.add(obj_id)
-                masks = self._to_video_res(state, torch.cat(per_object))
-                yield frame_idx, state.obj_ids, masks
-                if len(stopped) == len(state.objects):
-                    break
-        finally:
-            state.prefetcher.discard()
+        commit_prompts(self, state)
+        if start_frame_idx is not None:
+            self._check_frame(state, start_frame_idx)
+        order = processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
+        yield from Propagation(self, state, reverse, stop_after_absent).run(order)
 
-    def _processing_order(
-        self,
-        state: VideoState,
-        start_frame_idx: int | None,
-        max_frame_num_to_track: int | None,
-        reverse: bool,
-    ) -> range:
-        num_frames = state.num_frames
-        if start_frame_idx is None:
-            start_frame_idx = min(t for obj in state.objects.values() for t in obj.cond_outputs)
-        self._check_frame(state, start_frame_idx)
-        if max_frame_num_to_track is None:
-            max_frame_num_to_track = num_frames
-        if reverse:
-            end = max(start_frame_idx - max_frame_num_to_track, 0)
-            return range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
-        return range(start_frame_idx, end + 1)
-
-    def _track_object(
-        self, state: VideoState, obj: TrackedObject, frame_idx: int, reverse: bool
-    ) -> tuple[torch.Tensor, float]:
-        """One object on one propagated frame: its low-res logits and its presence score."""
-        stored = obj.cond_outputs.get(frame_idx)
-        if stored is not None:
-            masks = stored.pred_masks.to(state.device)
-            if self.clear_non_cond_mem_around_input:
-                self._clear_memory_around(obj, frame_idx)
-            out = stored
-        else:
-            out, masks = self._infer_frame(
-                state, obj, frame_idx, is_init_cond=False, reverse=reverse, run_memory_encoder=True
-            )
-            obj.non_cond_outputs[frame_idx] = out
-        obj.tracked[frame_idx] = reverse
-        return masks, float(out.object_score_logits.max())
-
-    def _absent_low_res(self, state: VideoState) -> torch.Tensor:
-        side = self.model.low_res_size
-        return torch.full((1, 1, side, side), NO_OBJECT_LOGIT, device=state.device)
+    @torch.inference_mode()
+    def encode_frame(self, state: VideoState, frame_idx: int) -> bool:
+        """Encode a frame's image features now, into the state's feature cache, so that a
+        later prompt on it only runs the decoder (what a GUI does ahead of the user's click).
+        Returns False when they were cached already."""
+        self._check_frame(state, frame_idx)
+        if frame_idx in state.features:
+            return False
+        frame_features(self._net, state, frame_idx)
+        return True
 
     # ------------------------------------------------------------------ internals
     def _object(self, state: VideoState, obj_id: int, *, create: bool) -> TrackedObject:
@@ -481,161 +390,3 @@ class VideoPredictor:
             raise IndexError(
                 f"frame_idx {frame_idx} is outside the video (frames 0..{state.num_frames - 1})"
             )
-
-    @torch.inference_mode()
-    def encode_frame(self, state: VideoState, frame_idx: int) -> bool:
-        """Encode a frame's image features now, into the state's feature cache, so that a
-        later prompt on it only runs the decoder (what a GUI does ahead of the user's click).
-        Returns False when they were cached already."""
-        self._check_frame(state, frame_idx)
-        if frame_idx in state.features:
-            return False
-        self._features(state, frame_idx)
-        return True
-
-    def _features(self, state: VideoState, frame_idx: int) -> ImageFeatures:
-        feats = state.features.get(frame_idx)
-        if feats is None:
-            image = state.prefetcher.get(frame_idx).to(state.device)[None]
-            feats = self._net.encode_image(image)
-            state.features.put(frame_idx, feats)
-        return feats
-
-    def _use_multimask(self, is_init_cond: bool, points: PointPrompt | None) -> bool:
-        # one mask for 2+ clicks or a box; three (best kept) for 0 or 1 click
-        num_points = 0 if points is None else points.labels.shape[1]
-        return num_points <= 1
-
-    def _infer_frame(
-        self,
-        state: VideoState,
-        obj: TrackedObject,
-        frame_idx: int,
-        *,
-        is_init_cond: bool,
-        reverse: bool,
-        run_memory_encoder: bool,
-        points: PointPrompt | None = None,
-        mask: torch.Tensor | None = None,
-        prev_logits: torch.Tensor | None = None,
-    ) -> tuple[FrameOutput, torch.Tensor]:
-        """Segment one object on one frame. Returns what to store and the output logits."""
-        feats = self._features(state, frame_idx)
-        model = self._net
-        if mask is not None:
-            heads: HeadOutput = model.mask_as_output(feats.embed, feats.high_res, mask)
-        else:
-            if is_init_cond:
-                pix_feat = model.add_no_memory(feats.embed)
-            else:
-                pix_feat = self._condition_on_memory(state, obj, frame_idx, feats, reverse)
-            coords = labels = None
-            if points is not None:
-                coords, labels = points.coords, points.labels
-            heads = model.run_heads(
-                pix_feat,
-                feats.high_res,
-                coords,
-                labels,
-                mask_prompt=prev_logits,
-                multimask_output=self._use_multimask(is_init_cond, points),
-            )
-        maskmem = None
-        if run_memory_encoder:
-            memory, pos = model.encode_memory(
-                feats.embed,
-                heads.high_res_masks,
-                heads.object_score_logits,
-                binarize=points is not None,
-            )
-            maskmem = self._store_memory(state, memory, pos)
-        masks = heads.low_res_masks
-        if self.fill_hole_area > 0:
-            masks = fill_holes(masks, self.fill_hole_area)
-        out = FrameOutput(
-            pred_masks=masks.to(state.storage_device),
-            obj_ptr=heads.obj_ptr.float(),
-            object_score_logits=heads.object_score_logits.float(),
-            maskmem=maskmem,
-        )
-        return out, masks
-
-    def _encode_prompted_memory(
-        self, state: VideoState, frame_idx: int, out: FrameOutput
-    ) -> torch.Tensor:
-        """Memory of a prompted frame, from its (binarised) mask, once prompting is done."""
-        feats = self._features(state, frame_idx)
-        high_res = self._net.upsample_to_input(out.pred_masks.to(state.device))
-        maskmem, pos = self._net.encode_memory(
-            feats.embed, high_res, out.object_score_logits, binarize=True
-        )
-        return self._store_memory(state, maskmem, pos)
-
-    def _store_memory(
-        self, state: VideoState, memory: torch.Tensor, pos: torch.Tensor
-    ) -> torch.Tensor:
-        if state.maskmem_pos is None:
-            state.maskmem_pos = pos[:1].clone()
-        # stored rounded to bfloat16, as the official predictor does
-        return memory.to(torch.bfloat16).to(state.storage_device)
-
-    def _condition_on_memory(
-        self,
-        state: VideoState,
-        obj: TrackedObject,
-        frame_idx: int,
-        feats: ImageFeatures,
-        reverse: bool,
-    ) -> torch.Tensor:
-        """The frame's features after attending to the object's memories and pointers."""
-        memory, memory_pos, num_ptr_tokens = gather_memory(
-            self._net, state, obj, frame_idx, reverse, self.max_cond_frames_in_attn
-        )
-        return self._net.attend_to_memory(
-            feats.embed, feats.pos, memory, memory_pos, num_ptr_tokens
-        )
-
-    def _clear_memory_around(self, obj: TrackedObject, frame_idx: int) -> None:
-        window = self.model.config.num_maskmem
-        for t in range(frame_idx - window, frame_idx + window + 1):
-            obj.non_cond_outputs.discard(t)
-
-    def _frame_masks(self, state: VideoState, frame_idx: int, is_cond: bool) -> torch.Tensor:
-        """All objects' newest masks on a frame at video resolution (-1024 where none)."""
-        size = (state.video_height, state.video_width)
-        masks = torch.full(
-            (len(state.objects), 1, *size),
-            NO_OBJECT_LOGIT,
-            dtype=torch.float32,
-            device=state.device,
-        )
-        for i, obj in enumerate(state.objects.values()):
-            out = obj.latest_output(frame_idx, is_cond)
-            if out is None:
-                continue
-            masks[i : i + 1] = F.interpolate(
-                out.pred_masks.to(state.device).float(),
-                size=size,
-                mode="bilinear",
-                align_corners=False,
-            )
-        if self.non_overlap_masks:
-            masks = self._keep_highest_object(masks)
-        return masks
-
-    def _to_video_res(self, state: VideoState, masks: torch.Tensor) -> torch.Tensor:
-        size = (state.video_height, state.video_width)
-        if tuple(masks.shape[-2:]) != size:
-            masks = F.interpolate(masks.float(), size=size, mode="bilinear", align_corners=False)
-        if self.non_overlap_masks:
-            masks = self._keep_highest_object(masks)
-        return masks
-
-    @staticmethod
-    def _keep_highest_object(masks: torch.Tensor) -> torch.Tensor:
-        """Where objects overlap, clamp all but the highest-scoring one to <= -10."""
-        if masks.shape[0] == 1:
-            return masks
-        winner = torch.argmax(masks, dim=0, keepdim=True)
-        index = torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
-        return torch.where(winner == index, masks, masks.clamp(max=-10.0))
