@@ -191,8 +191,12 @@ class EngineLink:
                 else:
                     predictor.remove_object(state, obj, need_output=False)
             return PromptOutcome(frame, obj, None, None)
+        # other objects' masks are only needed when overlaps are resolved between objects
+        all_objects = predictor.non_overlap_masks
         if prompt.mask is not None:
-            _, ids, masks = predictor.add_new_mask(state, frame, obj, prompt.mask)
+            _, ids, masks = predictor.add_new_mask(
+                state, frame, obj, prompt.mask, all_objects=all_objects
+            )
         else:
             _, ids, masks = predictor.add_new_points_or_box(
                 state,
@@ -202,6 +206,7 @@ class EngineLink:
                 labels=prompt.labels or None,
                 box=prompt.box,
                 clear_old_points=True,
+                all_objects=all_objects,
             )
         mask = (masks[ids.index(obj), 0] > 0).cpu().numpy()
         return PromptOutcome(frame, obj, mask, self.score(obj, frame))

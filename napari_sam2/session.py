@@ -413,7 +413,7 @@ def apply_prompts(session: Session, predictor, state) -> None:
     session.check_source(state.num_frames, (state.video_height, state.video_width))
     for p in session.prompts:
         if p.mask is not None:
-            predictor.add_new_mask(state, p.frame, p.object, p.mask)
+            predictor.add_new_mask(state, p.frame, p.object, p.mask, all_objects=False)
             continue
         predictor.add_new_points_or_box(
             state,
@@ -422,4 +422,5 @@ def apply_prompts(session: Session, predictor, state) -> None:
             points=p.points or None,
             labels=p.labels or None,
             box=p.box,
+            all_objects=False,
         )

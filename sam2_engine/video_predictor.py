@@ -202,6 +202,8 @@ class VideoPredictor:
         clear_old_points: bool = True,
         normalize_coords: bool = True,
         box=None,
+        *,
+        all_objects: bool = True,
     ) -> VideoOutput:
         """Add clicks and/or a box for one object on one frame; returns that frame's masks.
 
@@ -211,6 +213,10 @@ class VideoPredictor:
             clear_old_points: replace this frame's earlier clicks of this object (a box
                 needs it, since box corners must come first).
             box: (4,) x0, y0, x1, y1 in the same coordinates as the points.
+            all_objects: False returns only this object's mask (``obj_ids`` is
+                ``[obj_id]``; no overlap resolution), which keeps prompting hundreds of
+                objects linear in their number (the official output upsamples every
+                object's mask on every prompt).
 
         Returns:
             ``(frame_idx, obj_ids, masks)`` with masks (num_objects, 1, H, W) logits at the
@@ -218,6 +224,7 @@ class VideoPredictor:
         """
         self._check_frame(state, frame_idx)
         check_flag(clear_old_points, "clear_old_points")
+        check_flag(all_objects, "all_objects")
         check_flag(normalize_coords, "normalize_coords")
         if points is None and box is None:
             raise ValueError("give points (with labels) or a box: both are None")
@@ -248,16 +255,20 @@ class VideoPredictor:
         check_point_count(prompt.labels.shape[1], "points (with this frame's earlier clicks)")
         obj.points[frame_idx] = prompt
         obj.masks.pop(frame_idx, None)
-        return run_prompt(self, state, obj, frame_idx, points=prompt)
+        return run_prompt(self, state, obj, frame_idx, all_objects, points=prompt)
 
     def add_new_points(self, *args, **kwargs) -> VideoOutput:
         """Alias of :meth:`add_new_points_or_box` (kept from the official API)."""
         return self.add_new_points_or_box(*args, **kwargs)
 
     @torch.inference_mode()
-    def add_new_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask) -> VideoOutput:
-        """Give one object's mask (H, W) on one frame (bool, or > 0 is inside)."""
+    def add_new_mask(
+        self, state: VideoState, frame_idx: int, obj_id: int, mask, *, all_objects: bool = True
+    ) -> VideoOutput:
+        """Give one object's mask (H, W) on one frame (bool, or > 0 is inside); returns that
+        frame's masks as :meth:`add_new_points_or_box` does (``all_objects`` the same)."""
         self._check_frame(state, frame_idx)
+        check_flag(all_objects, "all_objects")
         mask_t = check_mask(mask, state.video_height, state.video_width)
         mask_t = mask_t[None, None].float().to(state.device)  # (1, 1, H, W)
         size = self.image_size
@@ -269,7 +280,7 @@ class VideoPredictor:
         obj = self._object(state, obj_id, create=True)
         obj.masks[frame_idx] = mask_t
         obj.points.pop(frame_idx, None)
-        return run_prompt(self, state, obj, frame_idx, mask=mask_t)
+        return run_prompt(self, state, obj, frame_idx, all_objects, mask=mask_t)
 
     @torch.inference_mode()
     def clear_all_prompts_in_frame(

@@ -32,6 +32,7 @@ def run_prompt(
     state: VideoState,
     obj: TrackedObject,
     frame_idx: int,
+    all_objects: bool = True,
     *,
     points: PointPrompt | None = None,
     mask: torch.Tensor | None = None,
@@ -42,7 +43,8 @@ def run_prompt(
     correction on a tracked frame attends to the object's memories, as tracking did.
 
     Returns:
-        ``(frame_idx, obj_ids, masks)``: every object's newest masks on the frame.
+        ``(frame_idx, obj_ids, masks)``: every object's newest masks on the frame, or with
+        ``all_objects`` False this object's alone.
     """
     net = predictor._net
     is_init_cond = frame_idx not in obj.tracked
@@ -78,6 +80,9 @@ def run_prompt(
         )
     (out,), _ = frame_outputs(state, heads, predictor.fill_hole_area)
     obj.pending(is_cond)[frame_idx] = out
+    if not all_objects:
+        size = (state.video_height, state.video_width)
+        return frame_idx, [obj.obj_id], _upsample(out.pred_masks.to(state.device), size)
     return frame_idx, state.obj_ids, frame_masks(predictor, state, frame_idx, is_cond)
 
 
@@ -108,12 +113,12 @@ def frame_masks(
         out = obj.latest_output(frame_idx, is_cond)
         if out is None:
             continue
-        masks[i : i + 1] = F.interpolate(
-            out.pred_masks.to(state.device).float(),
-            size=size,
-            mode="bilinear",
-            align_corners=False,
-        )
+        masks[i : i + 1] = _upsample(out.pred_masks.to(state.device), size)
     if predictor.non_overlap_masks:
         masks = keep_highest_object(masks)
     return masks
+
+
+def _upsample(low_res: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(1, 1, h, w) low-res logits -> (1, 1, H, W) float32 at the video's size."""
+    return F.interpolate(low_res.float(), size=size, mode="bilinear", align_corners=False)

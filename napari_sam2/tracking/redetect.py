@@ -149,8 +149,10 @@ def _add_new(
     first = max(max(state.obj_ids, default=0) + 1, redetect.first_id)
     new = new_objects(found, tracked, first, redetect.iou)
     result = None
-    for obj, mask in new.items():
-        result = predictor.add_new_mask(state, frame, obj, mask)
+    for position, (obj, mask) in enumerate(new.items()):
+        # every object's masks only once, with the last new object
+        last = position == len(new) - 1
+        result = predictor.add_new_mask(state, frame, obj, mask, all_objects=last)
         redetect.first_frames[obj] = frame
     if new:
         redetect.found.append((frame, new))

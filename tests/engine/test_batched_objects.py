@@ -421,3 +421,22 @@ def test_any_prompts_and_budget_give_per_object_results(
     reference_predictor = VideoPredictor(small_model, object_batch_bytes=ONE_AT_A_TIME)
     reference = scenario(reference_predictor, reference_predictor.init_state(_video()))
     _assert_same(batched, reference, "random prompts and budgets")
+
+
+def test_prompt_output_of_one_object(small_model):
+    """``all_objects=False`` gives the prompted object's mask alone, the same as its row of
+    the full output, and the same propagation afterwards."""
+    predictor = VideoPredictor(small_model)
+    full, alone = predictor.init_state(_video()), predictor.init_state(_video())
+    box = {"box": [5, 10, 25, 30]}
+    for obj_id, mask in ((1, _mask(10, 30, 5, 25)), (2, _mask(36, 56, 40, 60))):
+        t, ids, every = predictor.add_new_mask(full, 0, obj_id, mask)
+        t1, ids1, one = predictor.add_new_mask(alone, 0, obj_id, mask, all_objects=False)
+        assert (t1, ids1, one.shape) == (t, [obj_id], (1, 1, SIZE, SIZE))
+        assert torch.equal(one, every[ids.index(obj_id)][None])
+    _, ids, every = predictor.add_new_points_or_box(full, 3, 1, **box)
+    _, ids1, one = predictor.add_new_points_or_box(alone, 3, 1, **box, all_objects=False)
+    assert ids1 == [1] and torch.equal(one, every[ids.index(1)][None])
+    _assert_same(_propagate(predictor, alone), _propagate(predictor, full), "all_objects")
+    with pytest.raises(TypeError, match="all_objects"):
+        predictor.add_new_mask(alone, 0, 1, _mask(0, 5, 0, 5), all_objects="no")
