@@ -11,7 +11,7 @@ Peak memory is the process's peak RSS on the CPU and ``torch.cuda.max_memory_all
 during propagation on a GPU.
 
     python benchmarks/bench_objects.py                  # 1024 input, 10 frames: about 1.5 h
-    python benchmarks/bench_objects.py --quick          # 512 input, 9 frames: minutes
+    python benchmarks/bench_objects.py --quick          # 512 input, 16 frames: ~10 min
     python benchmarks/bench_objects.py --device cuda    # both on the GPU
     python benchmarks/bench_objects.py --quick --one-at-a-time   # also ours, unbatched
 
@@ -149,17 +149,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="sam2.1_hiera_tiny")
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--frames", type=int, help="frames propagated (default 10; quick 9)")
+    parser.add_argument("--frames", type=int, help="frames propagated (default 10; quick 16)")
     parser.add_argument("--image-size", type=int, help="model input (default 1024; quick 512)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--quick", action="store_true", help="512 input and 9 frames")
+    parser.add_argument("--quick", action="store_true", help="512 input and 16 frames")
     parser.add_argument("--one-at-a-time", action="store_true", help="also ours unbatched")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--frames-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.frames = args.frames or (9 if args.quick else 10)
+    args.frames = args.frames or (16 if args.quick else 10)
     args.image_size = args.image_size or (512 if args.quick else 1024)
     torch.set_num_threads(args.threads)
     if args.child:
