@@ -119,9 +119,15 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
     time.sleep(2.0)
 
 
+#: Frames of the movie interrupted mid-run: long enough that no run can finish before the
+#: signal, however fast the machine (a 2-core CPU tracks these 48 x 64 frames at ~13 per
+#: second; a run is stopped after a few seconds, so the length costs nothing).
+LONG_MOVIE_FRAMES = 1200
+
+
 @pytest.fixture(scope="module")
 def long_movie(tmp_path_factory) -> Path:
-    return write_movie(tmp_path_factory.mktemp("long") / "long.tif", frames=240)
+    return write_movie(tmp_path_factory.mktemp("long") / "long.tif", frames=LONG_MOVIE_FRAMES)
 
 
 @pytest.mark.slow
@@ -139,7 +145,7 @@ def test_ctrl_c_and_a_kill_keep_finished_frames(tmp_path, tiny_checkpoint, long_
     assert first.returncode == 130 and "finished frames are kept in" in err, err[-3000:]
     assert "Traceback" not in err and not out.exists()
     kept = _read(partial)
-    assert kept.shape == (240, 48, 64) and kept.any()  # readable, with the finished frames
+    assert kept.shape == (LONG_MOVIE_FRAMES, 48, 64) and kept.any()  # readable, finished frames
 
     result = track(long_movie, out, tiny_checkpoint)
     assert result.returncode == 1 and "interrupted run" in result.stderr
