@@ -106,7 +106,14 @@ def _start(movie: Path, output: Path, checkpoint: Path, *extra: str) -> subproce
     args = command("track", str(movie), *POINT, "-o", str(output), "--device", "cpu",
                    *model_args(checkpoint), *extra)  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=cli_env())  # fmt: skip
+                            env=cli_env(), preexec_fn=_default_ctrl_c)  # fmt: skip
+
+
+def _default_ctrl_c() -> None:
+    """In the child: Ctrl-C (SIGINT) handled by default, as in a terminal. A test run started
+    in the background of a script (``pytest &``) ignores SIGINT, and its children would
+    inherit that: Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -119,9 +126,9 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
     time.sleep(2.0)
 
 
-#: Frames of the movie interrupted mid-run: long enough that no run can finish before the
-#: signal, however fast the machine (a 2-core CPU tracks these 48 x 64 frames at ~13 per
-#: second; a run is stopped after a few seconds, so the length costs nothing).
+#: Frames of the movie interrupted mid-run: long enough that no run finishes before the
+#: signal on a fast machine (a 2-core CPU tracks these 48 x 64 frames at ~13 per second; a
+#: run is stopped a few seconds in, so the length costs nothing).
 LONG_MOVIE_FRAMES = 1200
 
 
