@@ -17,6 +17,7 @@ which bounds what bf16 can gain here, and the warning the CLI and the dock show.
     python benchmarks/bench_precision.py                     # 25-40 min on 2 cores
     python benchmarks/bench_precision.py --frames 9 --drift-frames 8 --repeat 2   # quicker
     python benchmarks/bench_precision.py --drift-frames 0    # timings only, 12 min
+    python benchmarks/bench_precision.py --device cuda       # all sides on the GPU
 
 Needs the official ``sam2`` package (the test oracle) and PyAV. The weights are random (of
 the real shapes) unless ``--checkpoint`` names an official file for ``--model``.
@@ -94,15 +95,16 @@ def build_image_predictor(side: str, args):
     if side == "official":
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-        return SAM2ImagePredictor(oracle.build_official(args.model, official_state(args)))
-    model = load_model(args.model, checkpoint=args.checkpoint, device="cpu")
+        official = oracle.build_official(args.model, official_state(args))
+        return SAM2ImagePredictor(official.to(args.device))
+    model = load_model(args.model, checkpoint=args.checkpoint, device=args.device)
     return ImagePredictor(model, precision=side)
 
 
 def build_video_predictor(side: str, args):
     if side == "official":
-        return oracle.build_official(args.model, official_state(args), video=True)
-    model = load_model(args.model, checkpoint=args.checkpoint, device="cpu")
+        return oracle.build_official(args.model, official_state(args), video=True).to(args.device)
+    model = load_model(args.model, checkpoint=args.checkpoint, device=args.device)
     # the official code skips hole filling on CPUs (it needs its CUDA extension)
     return VideoPredictor(model, precision=side, fill_hole_area=0)
 
@@ -111,8 +113,14 @@ def official_state(args) -> dict:
     return torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"]
 
 
+def synchronizer(device: str):
+    """Waits for the GPU's queued work (timings end when the work does); nothing on a CPU."""
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
 def set_image_child(args) -> dict:
     predictor = build_image_predictor(args.child, args)
+    sync = synchronizer(args.device)
     image = np.asarray(Image.open(sorted(Path(args.frames_dir).glob("*.jpg"))[0]).convert("RGB"))
     wall, cpu = [], []
     with torch.inference_mode():
@@ -120,6 +128,7 @@ def set_image_child(args) -> dict:
         for _ in range(args.repeat):
             w0, c0 = time.perf_counter(), time.process_time()
             predictor.set_image(image)
+            sync()
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)
     return {"wall": statistics.median(wall), "cpu": statistics.median(cpu)}
@@ -129,6 +138,7 @@ def propagate_child(args) -> dict:
     """Propagate from frame 0: the median wall and CPU seconds of frames FULL_MEMORY_FROM to
     ``--timed`` - 1 (all frames after 0 in a shorter video); the logits saved when asked."""
     predictor = build_video_predictor(args.child, args)
+    sync = synchronizer(args.device)
     prompts = json.loads(args.prompts)
     wall, cpu, logits = [], [], []
     with torch.inference_mode():
@@ -136,12 +146,14 @@ def propagate_child(args) -> dict:
         for prompt in prompts:
             predictor.add_new_points_or_box(state, frame_idx=0, **prompt)
         w0, c0 = time.perf_counter(), time.process_time()
+        sync()
         for _, _, masks in predictor.propagate_in_video(state):
+            sync()
             w1, c1 = time.perf_counter(), time.process_time()
             wall.append(w1 - w0)
             cpu.append(c1 - c0)
             if args.save:
-                logits.append(masks[:, 0].float().numpy())
+                logits.append(masks[:, 0].float().cpu().numpy())
             w0, c0 = time.perf_counter(), time.process_time()
     if args.save:
         np.save(args.save, np.stack(logits))  # (frames, objects, H, W)
@@ -159,6 +171,8 @@ def run_child(side: str, task: str, args, frames_dir: Path, **extra) -> dict:
         str(args.repeat),
         "--timed",
         str(args.frames),
+        "--device",
+        args.device,
     ]
     cmd += ["--checkpoint", str(args.checkpoint), "--frames-dir", str(frames_dir)]
     for key, value in extra.items():
@@ -210,6 +224,7 @@ def main() -> None:
     parser.add_argument("--model", default="sam2.1_hiera_tiny")
     parser.add_argument("--checkpoint", help="official checkpoint file (default: random)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (every side)")
     parser.add_argument("--repeat", type=int, default=3, help="set_image repeats")
     parser.add_argument("--frames", type=int, default=10, help="frames timed per propagation")
     parser.add_argument(
@@ -262,7 +277,7 @@ def main() -> None:
         synthetic_logits[side] = np.load(path)
 
     print(
-        f"\nmodel {args.model} ({weights}), {args.threads} threads, CPU; "
+        f"\nmodel {args.model} ({weights}), {args.threads} threads, {args.device}; "
         "seconds (wall / CPU), ratios (wall, CPU) to official fp32"
     )
     print(f"{'':34s} {'official fp32':>15s} {'ours fp32':>29s} {'ours bf16':>29s}")
@@ -274,9 +289,9 @@ def main() -> None:
             cells.append(f"{w:6.2f} / {c:5.2f} ({w / ref['wall']:.2f}x, {c / ref['cpu']:.2f}x)")
         print(f"{name:34s} {cells[0]:>15s} {cells[1]:>29s} {cells[2]:>29s}")
 
-    speedup = matmul_speedup(torch.bfloat16, "cpu")
-    print(f"\nbf16 / fp32 matrix-product speed on this CPU: {speedup:.2f}x")
-    print(f"warning shown for bf16: {precision_warning('bf16', 'cpu')}")
+    speedup = matmul_speedup(torch.bfloat16, args.device)
+    print(f"\nbf16 / fp32 matrix-product speed on {args.device}: {speedup:.2f}x")
+    print(f"warning shown for bf16: {precision_warning('bf16', args.device)}")
 
     if args.drift_frames > 0:
         print_drift("real photographs (coffee.mp4)", real_logits["fp32"], real_logits["bf16"])
