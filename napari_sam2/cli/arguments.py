@@ -96,6 +96,11 @@ def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
 
     names = ("device", "image_size", "precision", "fill_hole_area", "max_frames_in_memory")
     given = {name: getattr(args, name, None) for name in names}
+    batch_mb = getattr(args, "object_batch_mb", None)
+    if batch_mb is not None:
+        if batch_mb < 0:
+            raise UsageError(f"--object-batch-mb must be a whole number >= 0, got {batch_mb}")
+        given["object_batch_bytes"] = batch_mb * 2**20
     try:
         PredictorOptions().updated(**given)
     except OptionsError as err:

@@ -46,7 +46,8 @@ def _model_options() -> argparse.ArgumentParser:
 
 
 def _tracking_options() -> argparse.ArgumentParser:
-    """--fill-hole-area, --max-frames-in-memory: how the video predictor tracks."""
+    """--fill-hole-area, --max-frames-in-memory, --object-batch-mb: how the video predictor
+    tracks."""
     group = argparse.ArgumentParser(add_help=False)
     opts = group.add_argument_group("tracking")
     opts.add_argument(
@@ -60,6 +61,13 @@ def _tracking_options() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="tracked frames per object kept in memory, older ones go to disk (default 32)",
+    )
+    opts.add_argument(
+        "--object-batch-mb",
+        type=int,
+        metavar="MB",
+        help="working memory of one batch of objects tracked together on a frame, in MiB "
+        "(default 1024; 0: one object at a time; raise it on a GPU)",
     )
     return group
 

@@ -123,12 +123,14 @@ def _zarr(path: Path) -> np.ndarray:
 def test_track_with_reduced_precision_and_an_ome_zarr_output(tmp_path, tiny_checkpoint, movie):
     out = tmp_path / "cells.ome.zarr"
     options = ["--device", "cpu", "--precision", "bf16", "--fill-hole-area", "0"]
+    options += ["--object-batch-mb", "0"]  # one object at a time
     result = run("track", str(movie), *POINTS, "-o", str(out), *options,
                  *model_args(tiny_checkpoint))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "bf16" in result.stdout
     info = api.read_info(out)
     assert info["options"]["precision"] == "bf16" and info["options"]["fill_hole_area"] == 0
+    assert info["options"]["object_batch_bytes"] == 0
     labels = np.asarray(sam2_engine.sinks.open_labels(out))
     exact = api.track(
         movie, PROMPTS, MODEL, checkpoint=tiny_checkpoint, device="cpu", image_size=int(SIZE),
@@ -194,6 +196,11 @@ def test_unusable_output_folders(tmp_path, movie, capsys, monkeypatch) -> None:
             ["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--max-frames-in-memory", "3"],
             "--max-frames-in-memory must be a whole number >= 7",
         ),
+        (
+            ["track", "in.tif", "--point", "0,1,2", "-o", "x.tif", "--object-batch-mb", "-1"],
+            "--object-batch-mb must be a whole number >= 0, got -1",
+        ),
+        (["batch", "jobs.json", "--object-batch-mb", "-5"], "--object-batch-mb must be"),
         (["fly"], "invalid choice"),
         (["demo", "--frames", "1"], "--frames must be at least 2"),
     ],
