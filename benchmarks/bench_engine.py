@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.children import write_moving_patches  # noqa: E402
 from sam2_engine import ImagePredictor, VideoPredictor, load_model  # noqa: E402
 from sam2_engine.checkpoint import save_checkpoint  # noqa: E402
 from tests.support import oracle  # noqa: E402  (makes torchvision importable for sam2)
@@ -42,17 +42,6 @@ def timed(fn, repeat: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def write_video(folder: Path, frames: int, height: int = 480, width: int = 640) -> None:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for t in range(frames):
-        img = (rng.random((height, width, 3)) * 80).astype(np.uint8)
-        x = 100 + 12 * t
-        img[150:300, x : x + 160] = (230, 210, 190)
-        img[320:420, 420 - 8 * t : 520 - 8 * t] = (90, 200, 120)
-        Image.fromarray(img).save(folder / f"{t:05d}.jpg", quality=95)
 
 
 OBJECT_PROMPTS = [
@@ -143,7 +132,7 @@ def main() -> None:
 
     # video: propagation of N frames with 1 and 3 objects, each in a fresh process
     folder = tmp / "frames"
-    write_video(folder, args.frames)
+    write_moving_patches(folder, args.frames)
     for objects in (1, 3):
         t_official = propagation_in_subprocess("official", args, folder, ckpt, objects)
         t_ours = propagation_in_subprocess("ours", args, folder, ckpt, objects)

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.children import measure_in_child  # noqa: E402
 from sam2_engine import VideoPredictor, load_model  # noqa: E402
 from sam2_engine.checkpoint import save_checkpoint  # noqa: E402
 from sam2_engine.configs import get_config  # noqa: E402
@@ -135,13 +134,7 @@ def run_child(side: str, args, frames_dir: Path, objects: int) -> dict:
     cmd += ["--image-size", str(args.image_size), "--frames", str(args.frames)]
     cmd += ["--checkpoint", str(args.checkpoint), "--frames-dir", str(frames_dir)]
     cmd += ["--objects", str(objects)]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    if side == "official":  # PyTorch's defaults (our import asks for huge pages, allocator.py)
-        env["THP_MEM_ALLOC_ENABLE"] = "0"
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {side}, {objects} object(s): {result}", file=sys.stderr, flush=True)
-    return result
+    return measure_in_child(cmd, side == "official", f"{side}, {objects} object(s)", quiet=True)
 
 
 # ---------------------------------------------------------------------------- main

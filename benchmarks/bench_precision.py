@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.children import measure_in_child, write_moving_patches  # noqa: E402
 from sam2_engine import ImagePredictor, VideoPredictor, load_model  # noqa: E402
 from sam2_engine.checkpoint import save_checkpoint  # noqa: E402
 from sam2_engine.precision import matmul_speedup, precision_warning  # noqa: E402
@@ -74,19 +73,6 @@ def write_real_frames(folder: Path, frames: int) -> Path:
             if t >= frames:
                 break
             frame.to_image().save(folder / f"{t:05d}.jpg", quality=95)
-    return folder
-
-
-def write_synthetic_frames(folder: Path, frames: int, height: int = 480, width: int = 640):
-    """Noise with two moving patches, as JPEGs."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for t in range(frames):
-        img = (rng.random((height, width, 3)) * 80).astype(np.uint8)
-        x = 100 + 12 * t
-        img[150:300, x : x + 160] = (230, 210, 190)
-        img[320:420, 420 - 8 * t : 520 - 8 * t] = (90, 200, 120)
-        Image.fromarray(img).save(folder / f"{t:05d}.jpg", quality=95)
     return folder
 
 
@@ -177,13 +163,7 @@ def run_child(side: str, task: str, args, frames_dir: Path, **extra) -> dict:
     cmd += ["--checkpoint", str(args.checkpoint), "--frames-dir", str(frames_dir)]
     for key, value in extra.items():
         cmd += [f"--{key}", str(value)]
-    env = dict(os.environ)
-    if side == "official":  # PyTorch's defaults (our import asks for huge pages, allocator.py)
-        env["THP_MEM_ALLOC_ENABLE"] = "0"
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {side} {task} {frames_dir.name}: {result}", file=sys.stderr, flush=True)
-    return result
+    return measure_in_child(cmd, side == "official", f"{side} {task} {frames_dir.name}")
 
 
 # ---------------------------------------------------------------------------- drift
@@ -251,7 +231,7 @@ def main() -> None:
         args.checkpoint = save_checkpoint(state, tmp / "random.pt")
     real = write_real_frames(tmp / "real", max(args.frames, args.drift_frames))
     real_timed = write_real_frames(tmp / "real_timed", args.frames)
-    synthetic = write_synthetic_frames(tmp / "synthetic", max(args.drift_frames, 0))
+    synthetic = write_moving_patches(tmp / "synthetic", max(args.drift_frames, 0))
 
     rows = []
     times = {side: run_child(side, "set_image", args, real) for side in SIDES}
