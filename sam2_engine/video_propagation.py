@@ -146,12 +146,14 @@ class Propagation:
 
         per_object = []
         for obj_id in state.objects:
-            if obj_id in self.stopped:
-                per_object.append(self._absent_low_res(net))
-                continue
-            masks, out = results[obj_id]
-            per_object.append(masks)
-            self._count_absence(obj_id, float(out.object_score_logits.max()))
+            per_object.append(
+                self._absent_low_res(net) if obj_id in self.stopped else results[obj_id][0]
+            )
+        # every score read back at once (one device sync per frame, not one per object)
+        if results:
+            scores = torch.stack([out.object_score_logits.max() for _, out in results.values()])
+            for obj_id, score in zip(results, scores.tolist(), strict=True):
+                self._count_absence(obj_id, score)
         return to_video_res(state, torch.cat(per_object), predictor.non_overlap_masks)
 
     def _count_absence(self, obj_id: int, score: float) -> None:
